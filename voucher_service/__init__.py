@@ -1,0 +1,1 @@
+"""voucher-service: signed QR vouchers for public digital-inclusion programmes."""

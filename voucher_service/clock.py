@@ -1,0 +1,32 @@
+"""The one clock of the service, replaceable in tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+_source: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
+
+
+def now() -> datetime:
+    """The current time, timezone-aware UTC, truncated to microseconds."""
+    return _source()
+
+
+def set_clock(source: Callable[[], datetime] | None) -> None:
+    """Replace the clock (tests travel in time); None restores the real one."""
+    global _source
+    _source = source if source is not None else (lambda: datetime.now(UTC))
+
+
+def rfc3339(moment: datetime) -> str:
+    """RFC 3339 UTC with a Z, seconds precision: how every time leaves the service."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """Parse an RFC 3339 time; naive times are refused by raising ValueError."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError("a time needs its offset (Z or ±hh:mm)")
+    return moment.astimezone(UTC)

@@ -1,0 +1,91 @@
+"""Settings read from the environment, once, into an immutable value."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+class ConfigurationError(RuntimeError):
+    """The service cannot start as configured; the message names what is missing."""
+
+
+DEFAULT_DATABASE_URL = "sqlite:///var/voucher.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    environment: str = "development"
+    keys_dir: Path = Path("var/keys")
+    secret: bytes | None = None
+    public_base_url: str = "http://127.0.0.1:8000"
+    issuer: str = "vs"
+    reversal_window_hours: float = 24.0
+    log_origin: str | None = None
+    merge_delay_seconds: float = 5.0
+    run_sequencer: bool = True
+    redis_url: str | None = None
+    code_failures_per_window: int = 20
+    code_failure_window_seconds: int = 60
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def origin(self) -> str:
+        """The Merkle log's origin line: the checkpoint's first line."""
+        if self.log_origin:
+            return self.log_origin
+        host = urlsplit(self.public_base_url).netloc or "localhost"
+        return f"{host}/ledger"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        environment = env.get("VOUCHER_SERVICE_ENV", "development")
+        if environment not in ("development", "production"):
+            raise ConfigurationError(
+                f"VOUCHER_SERVICE_ENV must be development or production, not {environment!r}"
+            )
+        secret = env.get("VOUCHER_SERVICE_SECRET")
+        if environment == "production":
+            _require(env, "VOUCHER_SERVICE_SECRET", "VOUCHER_SERVICE_KEYS_DIR", "DATABASE_URL")
+        return cls(
+            database_url=env.get("DATABASE_URL", DEFAULT_DATABASE_URL),
+            environment=environment,
+            keys_dir=Path(env.get("VOUCHER_SERVICE_KEYS_DIR", "var/keys")),
+            secret=secret.encode() if secret else None,
+            public_base_url=env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+            issuer=env.get("VOUCHER_SERVICE_ISSUER", "vs"),
+            reversal_window_hours=_number(env, "VOUCHER_SERVICE_REVERSAL_WINDOW_HOURS", 24.0),
+            log_origin=env.get("VOUCHER_SERVICE_LOG_ORIGIN"),
+            merge_delay_seconds=_number(env, "VOUCHER_SERVICE_MERGE_DELAY_SECONDS", 5.0),
+            run_sequencer=env.get("VOUCHER_SERVICE_SEQUENCER", "on") != "off",
+            redis_url=env.get("REDIS_URL"),
+        )
+
+
+def _require(env: dict[str, str], *names: str) -> None:
+    missing = [name for name in names if not env.get(name)]
+    if missing:
+        raise ConfigurationError(
+            "production start refused: set " + ", ".join(missing) + " in the environment"
+        )
+
+
+def _number(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, not {raw!r}") from None
+    if value <= 0:
+        raise ConfigurationError(f"{name} must be positive, not {raw!r}")
+    return value

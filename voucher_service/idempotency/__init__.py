@@ -1,0 +1,1 @@
+"""Idempotency of voucher-service."""

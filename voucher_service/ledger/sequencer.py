@@ -1,0 +1,160 @@
+"""The sequencer: gives queued transfers contiguous leaf indices and signs a checkpoint."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.orm import Session
+
+from voucher_service.clock import now
+from voucher_service.context import ServiceContext
+from voucher_service.db import Database
+from voucher_service.ledger.merkle import CompactRange
+from voucher_service.ledger.models import (
+    LedgerCheckpoint,
+    LedgerLeaf,
+    LedgerNode,
+    LedgerTransfer,
+    LogQueue,
+)
+from voucher_service.ledger.note import format_checkpoint, sign_note
+
+log = logging.getLogger(__name__)
+BATCH = 5000
+# pg_advisory_xact_lock key: one sequencer at a time across every worker and host.
+SEQUENCER_LOCK = 0x766F7563686572
+
+
+@dataclass(frozen=True)
+class Integrated:
+    count: int
+    size: int
+
+
+def integrate_batch(session: Session, ctx: ServiceContext, batch: int = BATCH) -> Integrated:
+    """Sequence up to `batch` queued transfers and sign the new checkpoint, in one transaction.
+
+    Returns count -1 when another sequencer holds the lock (nothing was done).
+    """
+    if not _lock(session):
+        return Integrated(-1, log_size(session))
+    size = log_size(session)
+    pending = session.execute(
+        select(LogQueue.seq, LogQueue.transfer_id, LedgerTransfer.leaf_hash)
+        .join(LedgerTransfer, LedgerTransfer.id == LogQueue.transfer_id)
+        .order_by(LogQueue.seq)
+        .limit(batch)
+    ).all()
+    if not pending:
+        _ensure_checkpoint(session, ctx, size)
+        return Integrated(0, size)
+    tree = CompactRange.from_reader(size, node_reader(session))
+    leaves, nodes = [], []
+    for offset, (_, transfer_id, digest) in enumerate(pending):
+        leaves.append({"index": size + offset, "transfer_id": transfer_id, "leaf_hash": digest})
+        nodes.extend(
+            {"level": level, "index": index, "hash": node}
+            for level, index, node in tree.append(digest)
+            if level > 0  # level 0 is read from ledger_leaves
+        )
+    session.execute(insert(LedgerLeaf), leaves)
+    if nodes:
+        session.execute(insert(LedgerNode), nodes)
+    session.execute(delete(LogQueue).where(LogQueue.seq.in_([row.seq for row in pending])))
+    sign_checkpoint(session, ctx, tree.size, tree.root())
+    return Integrated(len(pending), tree.size)
+
+
+def integrate_all(database: Database, ctx: ServiceContext, batch: int = BATCH) -> Integrated:
+    """Integrate everything queued now, batch after batch, each in its own transaction."""
+    total = 0
+    while True:
+        with database.atomic() as session:
+            done = integrate_batch(session, ctx, batch)
+        if done.count <= 0:
+            return Integrated(total, done.size)
+        total += done.count
+
+
+def _lock(session: Session) -> bool:
+    if session.get_bind().dialect.name == "postgresql":
+        return bool(
+            session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": SEQUENCER_LOCK})
+        )
+    return True  # SQLite: BEGIN IMMEDIATE already made this transaction the only writer
+
+
+def log_size(session: Session) -> int:
+    last = session.scalar(select(func.max(LedgerLeaf.index)))
+    return 0 if last is None else int(last) + 1
+
+
+def node_reader(session: Session) -> NodeReaderFromDb:
+    return NodeReaderFromDb(session)
+
+
+class NodeReaderFromDb:
+    """Reads perfect-subtree hashes: leaves from ledger_leaves, the rest from ledger_nodes."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def __call__(self, level: int, index: int) -> bytes:
+        if level == 0:
+            found = self.session.scalar(
+                select(LedgerLeaf.leaf_hash).where(LedgerLeaf.index == index)
+            )
+        else:
+            found = self.session.scalar(
+                select(LedgerNode.hash).where(LedgerNode.level == level, LedgerNode.index == index)
+            )
+        if found is None:
+            raise LookupError(f"the log has no node ({level}, {index})")
+        return bytes(found)
+
+
+def sign_checkpoint(session: Session, ctx: ServiceContext, size: int, root_hash: bytes) -> str:
+    note = checkpoint_note(ctx, size, root_hash)
+    session.execute(
+        insert(LedgerCheckpoint),
+        [{"size": size, "root_hash": root_hash, "note": note, "created_at": now()}],
+    )
+    return note
+
+
+def checkpoint_note(ctx: ServiceContext, size: int, root_hash: bytes) -> str:
+    origin = ctx.settings.origin
+    return sign_note(format_checkpoint(origin, size, root_hash), origin, ctx.keys.ledger)
+
+
+def _ensure_checkpoint(session: Session, ctx: ServiceContext, size: int) -> None:
+    if size > 0 and session.get(LedgerCheckpoint, size) is None:
+        tree = CompactRange.from_reader(size, node_reader(session))
+        sign_checkpoint(session, ctx, size, tree.root())
+
+
+class BackgroundSequencer:
+    """Runs the sequencer every few seconds, well within the maximum merge delay."""
+
+    def __init__(self, database: Database, ctx: ServiceContext) -> None:
+        self.database, self.ctx = database, ctx
+        self.interval = max(0.2, ctx.settings.merge_delay_seconds / 4)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ledger-sequencer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                integrate_all(self.database, self.ctx)
+            except Exception:  # the next round retries; a crash here must not kill the worker
+                log.exception("ledger sequencer round failed")

@@ -1,0 +1,37 @@
+"""Imports every table so that metadata (Alembic, tests) sees the whole schema."""
+
+from voucher_service.auth.models import ApiKey
+from voucher_service.db import Base
+from voucher_service.idempotency.models import IdempotencyRecord
+from voucher_service.ledger.models import (
+    LedgerCheckpoint,
+    LedgerLeaf,
+    LedgerNode,
+    LedgerPosting,
+    LedgerTransfer,
+    LogQueue,
+)
+from voucher_service.organisations.models import Organisation, organisation_programs
+from voucher_service.partners.models import Partner, partner_programs
+from voucher_service.programs.models import Program
+from voucher_service.vouchers.models import Booklet, Redemption, Voucher
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Booklet",
+    "IdempotencyRecord",
+    "LedgerCheckpoint",
+    "LedgerLeaf",
+    "LedgerNode",
+    "LedgerPosting",
+    "LedgerTransfer",
+    "LogQueue",
+    "Organisation",
+    "Partner",
+    "Program",
+    "Redemption",
+    "Voucher",
+    "organisation_programs",
+    "partner_programs",
+]

@@ -1,0 +1,1 @@
+"""Organisations of voucher-service."""

@@ -1,0 +1,123 @@
+"""Use cases of partners: qualify a venue, affiliate it, and find venues near a person."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from voucher_service.errors import Conflict, InvalidRequest, NotFound
+from voucher_service.organisations.api import ensure_programs_exist
+from voucher_service.partners.models import Partner, partner_programs
+from voucher_service.partners.siret import is_valid_siret
+
+EARTH_RADIUS_KM = 6371.0088
+
+
+@dataclass(frozen=True)
+class PartnerInput:
+    siret: str
+    name: str
+    address: str
+    postcode: str
+    latitude: float
+    longitude: float
+    services: list[str]
+    programs: list[str]
+
+
+def create_partner(session: Session, data: PartnerInput, now: datetime) -> Partner:
+    if not is_valid_siret(data.siret):
+        raise InvalidRequest(
+            "invalid SIRET",
+            [{"path": "/siret", "message": "a SIRET is 14 digits with a valid Luhn checksum"}],
+        )
+    if session.scalar(select(Partner.id).where(Partner.siret == data.siret)) is not None:
+        raise Conflict(f"a partner with SIRET {data.siret} exists already")
+    ensure_programs_exist(session, data.programs)
+    fields = {k: v for k, v in data.__dict__.items() if k != "programs"}
+    partner = Partner(**fields, created_at=now)
+    session.add(partner)
+    session.flush()
+    if data.programs:
+        session.execute(
+            insert(partner_programs),
+            [{"partner_id": partner.id, "program_id": p} for p in set(data.programs)],
+        )
+    return partner
+
+
+def get_partner(session: Session, partner_id: str) -> Partner:
+    partner = session.get(Partner, partner_id)
+    if partner is None:
+        raise NotFound(f"no partner {partner_id}")
+    return partner
+
+
+def partner_program_ids(session: Session, partner_id: str) -> list[str]:
+    return sorted(
+        session.scalars(
+            select(partner_programs.c.program_id).where(partner_programs.c.partner_id == partner_id)
+        )
+    )
+
+
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def find_partners(
+    session: Session,
+    near: tuple[float, float] | None,
+    radius_km: float | None,
+    program_id: str | None,
+    service: str | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The directory: nearest first when a place is given, by name otherwise."""
+    query = select(Partner)
+    if program_id is not None:
+        query = query.join(partner_programs).where(partner_programs.c.program_id == program_id)
+    if near is not None and radius_km is not None:
+        # A bounding box lets the database discard far venues before the exact distance.
+        lat, lon = near
+        dlat = radius_km / 111.0
+        dlon = radius_km / max(1e-6, 111.0 * math.cos(math.radians(lat)))
+        query = query.where(
+            Partner.latitude.between(lat - dlat, lat + dlat),
+            Partner.longitude.between(lon - dlon, lon + dlon),
+        )
+    items = []
+    for partner in session.scalars(query.order_by(Partner.name, Partner.id)):
+        if service is not None and service not in partner.services:
+            continue
+        distance = None
+        if near is not None:
+            distance = distance_km(near[0], near[1], partner.latitude, partner.longitude)
+            if radius_km is not None and distance > radius_km:
+                continue
+        items.append(directory_item(partner, distance))
+    if near is not None:
+        items.sort(key=lambda item: item["distance_km"])
+    return items[:limit]
+
+
+def directory_item(partner: Partner, distance: float | None) -> dict[str, Any]:
+    return {
+        "id": partner.id,
+        "name": partner.name,
+        "address": partner.address,
+        "postcode": partner.postcode,
+        "latitude": partner.latitude,
+        "longitude": partner.longitude,
+        "services": partner.services,
+        "distance_km": None if distance is None else round(distance, 3),
+    }

@@ -1,0 +1,31 @@
+"""Partners: the qualified digital-mediation venues that accept vouchers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Column, Float, ForeignKey, String, Table
+from sqlalchemy.orm import Mapped, mapped_column
+
+from voucher_service.db import Base, UTCDateTime, new_id
+
+partner_programs = Table(
+    "partner_programs",
+    Base.metadata,
+    Column("partner_id", String(36), ForeignKey("partners.id"), primary_key=True),
+    Column("program_id", String(36), ForeignKey("programs.id"), primary_key=True),
+)
+
+
+class Partner(Base):
+    __tablename__ = "partners"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    siret: Mapped[str] = mapped_column(String(14), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(500))
+    postcode: Mapped[str] = mapped_column(String(10))
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+    services: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,1 @@
+"""Vouchers of voucher-service."""

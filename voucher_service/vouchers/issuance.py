@@ -1,0 +1,247 @@
+"""Issuing a booklet: budget and per-beneficiary cap checked, vouchers signed, money moved."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from voucher_service.auth.api import Principal
+from voucher_service.clock import rfc3339
+from voucher_service.context import ServiceContext
+from voucher_service.db import new_id
+from voucher_service.errors import (
+    BeneficiaryLimitReached,
+    BudgetExhausted,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    ProgramNotActive,
+)
+from voucher_service.ledger import accounts
+from voucher_service.ledger.transfers import Posting, record_transfer
+from voucher_service.organisations.models import organisation_programs
+from voucher_service.programs.models import Program
+from voucher_service.vouchers.codes import code_hash, derive_code, format_code
+from voucher_service.vouchers.models import CANCELLED, ISSUED, REDEEMED, Booklet, Voucher
+from voucher_service.vouchers.tokens import new_jti, sign_voucher
+
+
+def beneficiary_hash(secret: bytes, organisation_id: str, beneficiary_ref: str) -> str:
+    """A keyed hash of the issuer's case reference, scoped to its organisation's references."""
+    message = b"beneficiary\x00" + organisation_id.encode() + b"\x00" + beneficiary_ref.encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def issue_booklet(
+    session: Session,
+    ctx: ServiceContext,
+    issuer: Principal,
+    program_id: str,
+    beneficiary_ref: str,
+    size: int | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """Issue a booklet, or refuse it whole: a refused booklet issues nothing."""
+    assert issuer.organisation_id is not None
+    program = lock_program(session, program_id)
+    ensure_organisation_distributes(session, issuer.organisation_id, program.id)
+    ensure_program_active(program, now)
+    size = program.booklet_size if size is None else size
+    ensure_booklet_size(program, size)
+    ensure_budget(session, program, size * program.face_value_cents)
+    owner = beneficiary_hash(ctx.keys.secret, issuer.organisation_id, beneficiary_ref)
+    ensure_beneficiary_cap(session, program, owner, size)
+    return _write_booklet(session, ctx, issuer, program, owner, size, now)
+
+
+def lock_program(session: Session, program_id: str) -> Program:
+    """Issuance serialises per programme (the budget is checked then spent)."""
+    program = session.scalar(select(Program).where(Program.id == program_id).with_for_update())
+    if program is None:
+        raise NotFound(f"no programme {program_id}")
+    return program
+
+
+def ensure_organisation_distributes(
+    session: Session, organisation_id: str, program_id: str
+) -> None:
+    distributes = session.scalar(
+        select(organisation_programs.c.program_id).where(
+            organisation_programs.c.organisation_id == organisation_id,
+            organisation_programs.c.program_id == program_id,
+        )
+    )
+    if distributes is None:
+        raise Forbidden("your organisation does not distribute this programme")
+
+
+def ensure_program_active(program: Program, now: datetime) -> None:
+    if not program.valid_from <= now < program.valid_until:
+        raise ProgramNotActive(
+            f"programme {program.code} issues from {rfc3339(program.valid_from)} "
+            f"until {rfc3339(program.valid_until)}"
+        )
+
+
+def ensure_booklet_size(program: Program, size: int) -> None:
+    if not 1 <= size <= program.booklet_size:
+        raise InvalidRequest(
+            "booklet size out of range",
+            [{"path": "/size", "message": f"between 1 and {program.booklet_size}"}],
+        )
+
+
+def ensure_budget(session: Session, program: Program, amount: int) -> None:
+    committed = session.scalar(
+        select(func.coalesce(func.sum(Voucher.value_cents), 0)).where(
+            Voucher.program_id == program.id, Voucher.status.in_((ISSUED, REDEEMED))
+        )
+    )
+    available = program.budget_cents - int(committed or 0)
+    if amount > available:
+        raise BudgetExhausted(
+            f"this booklet needs {amount} cents and the programme has {available} left",
+            available_cents=available,
+        )
+
+
+def ensure_beneficiary_cap(session: Session, program: Program, owner: str, size: int) -> None:
+    held = session.scalar(
+        select(func.count(Voucher.id))
+        .join(Booklet, Voucher.booklet_id == Booklet.id)
+        .where(Booklet.program_id == program.id, Booklet.beneficiary_hash == owner)
+        .where(Voucher.status != CANCELLED)
+    )
+    allowed = program.max_vouchers_per_beneficiary - int(held or 0)
+    if size > allowed:
+        raise BeneficiaryLimitReached(
+            f"this beneficiary may receive {max(allowed, 0)} more vouchers of this programme",
+            remaining=max(allowed, 0),
+        )
+
+
+def _write_booklet(
+    session: Session,
+    ctx: ServiceContext,
+    issuer: Principal,
+    program: Program,
+    owner: str,
+    size: int,
+    now: datetime,
+) -> dict[str, Any]:
+    assert issuer.organisation_id is not None
+    booklet_id, transfer_id = new_id(), new_id()
+    expires_at = now.replace(microsecond=0) + timedelta(days=program.voucher_validity_days)
+    key, secret = ctx.keys.voucher.current, ctx.keys.secret
+    rows, printed = [], []
+    for position in range(1, size + 1):
+        jti, voucher_id = new_jti(), new_id()
+        code = derive_code(secret, jti)
+        token = sign_voucher(
+            key, ctx.settings.issuer, jti, program.code, program.face_value_cents, expires_at
+        )
+        rows.append(
+            {
+                "id": voucher_id,
+                "jti": jti,
+                "code_hash": code_hash(secret, code),
+                "booklet_id": booklet_id,
+                "program_id": program.id,
+                "position": position,
+                "value_cents": program.face_value_cents,
+                "status": ISSUED,
+                "kid": key.kid,
+                "issued_at": now,
+                "expires_at": expires_at,
+            }
+        )
+        printed.append(
+            {
+                "id": voucher_id,
+                "code": format_code(code),
+                "token": token,
+                "qr_content": f"{ctx.settings.public_base_url}/r#{token}",
+                "value_cents": program.face_value_cents,
+                "currency": program.currency,
+                "expires_at": rfc3339(expires_at),
+            }
+        )
+    session.add(
+        Booklet(
+            id=booklet_id,
+            program_id=program.id,
+            organisation_id=issuer.organisation_id,
+            beneficiary_hash=owner,
+            size=size,
+            issued_at=now,
+            issued_by=issuer.id,
+            transfer_id=transfer_id,
+        )
+    )
+    session.flush()
+    session.execute(insert(Voucher), rows)
+    transfer = record_transfer(
+        session,
+        "issue",
+        now,
+        [
+            Posting(
+                accounts.program_available(program.id),
+                accounts.program_outstanding(program.id),
+                size * program.face_value_cents,
+            )
+        ],
+        transfer_id=transfer_id,
+        program_id=program.id,
+        booklet_id=booklet_id,
+        voucher_ids=[row["id"] for row in rows],
+    )
+    return {
+        "id": booklet_id,
+        "program_id": program.id,
+        "organisation_id": issuer.organisation_id,
+        "issued_at": rfc3339(now),
+        "vouchers": printed,
+        "ledger_entry": transfer.reference(),
+    }
+
+
+def booklet_view(session: Session, booklet: Booklet) -> dict[str, Any]:
+    """A booklet as its issuer sees it later: each voucher's status, no token, no reference."""
+    vouchers = session.scalars(
+        select(Voucher).where(Voucher.booklet_id == booklet.id).order_by(Voucher.position)
+    )
+    program = session.get(Program, booklet.program_id)
+    currency = program.currency if program else "EUR"
+    return {
+        "id": booklet.id,
+        "program_id": booklet.program_id,
+        "organisation_id": booklet.organisation_id,
+        "issued_at": rfc3339(booklet.issued_at),
+        "vouchers": [
+            {
+                "id": v.id,
+                "status": v.status,
+                "value_cents": v.value_cents,
+                "currency": currency,
+                "expires_at": rfc3339(v.expires_at),
+                "redeemed_at": None if v.redeemed_at is None else rfc3339(v.redeemed_at),
+            }
+            for v in vouchers
+        ],
+    }
+
+
+def get_booklet(session: Session, principal: Principal, booklet_id: str) -> dict[str, Any]:
+    booklet = session.get(Booklet, booklet_id)
+    # Another organisation's booklet is reported missing: its existence must not leak.
+    if booklet is None or (
+        principal.role == "issuer" and booklet.organisation_id != principal.organisation_id
+    ):
+        raise NotFound(f"no booklet {booklet_id}")
+    return booklet_view(session, booklet)

@@ -1,0 +1,78 @@
+"""Booklets and vouchers, and the redemptions that pay partners for them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from voucher_service.db import Base, UTCDateTime, new_id
+
+ISSUED, REDEEMED, CANCELLED, EXPIRED = "issued", "redeemed", "cancelled", "expired"
+
+
+class Booklet(Base):
+    __tablename__ = "booklets"
+    __table_args__ = (Index("ix_booklets_beneficiary", "program_id", "beneficiary_hash"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    # A keyed hash of the issuer's case reference: enough for the cap, useless to a reader.
+    beneficiary_hash: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    issued_by: Mapped[str] = mapped_column(String(36))
+    transfer_id: Mapped[str] = mapped_column(String(36))
+
+
+class Voucher(Base):
+    __tablename__ = "vouchers"
+    __table_args__ = (
+        Index("ix_vouchers_program_status", "program_id", "status"),
+        Index("ix_vouchers_kid_expiry", "kid", "expires_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    jti: Mapped[str] = mapped_column(String(32), unique=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    booklet_id: Mapped[str] = mapped_column(ForeignKey("booklets.id"), index=True)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    value_cents: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    kid: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Redemption(Base):
+    __tablename__ = "redemptions"
+    __table_args__ = (
+        # The last guard of exactly-once: one live redemption per voucher.
+        Index(
+            "uq_redemptions_live_voucher",
+            "voucher_id",
+            unique=True,
+            sqlite_where=text("reversed_at IS NULL"),
+            postgresql_where=text("reversed_at IS NULL"),
+        ),
+        Index("ix_redemptions_partner_time", "partner_id", "redeemed_at", "id"),
+        Index("ix_redemptions_time", "redeemed_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    voucher_id: Mapped[str] = mapped_column(ForeignKey("vouchers.id"))
+    program_id: Mapped[str] = mapped_column(String(36))
+    partner_id: Mapped[str] = mapped_column(String(36))
+    value_cents: Mapped[int] = mapped_column(Integer)
+    service: Mapped[str | None] = mapped_column(String(100))
+    redeemed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    transfer_id: Mapped[str] = mapped_column(String(36))
+    leaf_hash: Mapped[str] = mapped_column(String(44))
+    receipt: Mapped[str] = mapped_column(String(1000))
+    reversed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reversal_reason: Mapped[str | None] = mapped_column(String(500))
+    reversal_transfer_id: Mapped[str | None] = mapped_column(String(36))

@@ -1,0 +1,95 @@
+"""Voucher tokens: compact ES256 JWS, short enough for a QR code, verifiable offline."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import jwt
+
+from voucher_service.errors import InvalidVoucherToken
+from voucher_service.keys import KeyRing, SigningKey, b64url
+
+LEEWAY_SECONDS = 300  # scanners' clocks drift
+MAX_TOKEN_LENGTH = 1024
+ALLOWED_CLAIMS = frozenset({"iss", "jti", "p", "v", "exp", "iat", "nbf"})
+
+
+@dataclass(frozen=True)
+class VoucherClaims:
+    jti: str
+    program_code: str
+    value_cents: int
+    expires_at: int
+    kid: str
+
+
+def new_jti() -> str:
+    """128 random bits, base64url: the voucher's public identity."""
+    return b64url(secrets.token_bytes(16))
+
+
+def sign_voucher(
+    key: SigningKey, issuer: str, jti: str, program_code: str, value: int, expires: datetime
+) -> str:
+    claims = {
+        "iss": issuer,
+        "jti": jti,
+        "p": program_code,
+        "v": value,
+        "exp": int(expires.timestamp()),
+    }
+    return sign(key, claims)
+
+
+def sign(key: SigningKey, claims: dict[str, Any]) -> str:
+    """ES256 with the kid and nothing else in the header (no typ: every byte counts)."""
+    return jwt.encode(
+        claims, key.private_key, algorithm="ES256", headers={"kid": key.kid, "typ": None}
+    )
+
+
+def verify_voucher(token: str, keys: KeyRing, issuer: str) -> VoucherClaims:
+    """Check the signature, the header, the issuer and the claims' shape.
+
+    Expiry is not judged here: the voucher's own row is the authority on that, so that
+    an expired voucher is told `voucher-expired`, not `invalid-voucher-token`.
+    """
+    claims, kid = _decode(token, keys, issuer)
+    jti, program, value = claims.get("jti"), claims.get("p"), claims.get("v")
+    if not isinstance(jti, str) or not isinstance(program, str) or type(value) is not int:
+        raise InvalidVoucherToken("the token's claims are not those of a voucher")
+    if set(claims) - ALLOWED_CLAIMS:
+        raise InvalidVoucherToken("the token carries claims a voucher never has")
+    return VoucherClaims(jti, program, value, int(claims["exp"]), kid)
+
+
+def _decode(token: str, keys: KeyRing, issuer: str) -> tuple[dict[str, Any], str]:
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise InvalidVoucherToken("the token is empty or too long")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise InvalidVoucherToken("the token is not a compact JWS") from None
+    kid = header.get("kid")
+    key = keys.get(kid) if isinstance(kid, str) else None
+    if key is None:
+        raise InvalidVoucherToken("the token is signed by a key we do not know")
+    if header.get("alg") != "ES256" or "crit" in header:
+        raise InvalidVoucherToken("the token's header is not ours")
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.public_key,
+            algorithms=["ES256"],
+            issuer=issuer,
+            leeway=LEEWAY_SECONDS,
+            options={"require": ["exp", "iss", "jti"], "verify_exp": False},
+        )
+    except jwt.PyJWTError as error:
+        raise InvalidVoucherToken(f"the token does not verify: {error}") from None
+    if type(claims["exp"]) is not int:
+        raise InvalidVoucherToken("the token's exp is not a whole number of seconds")
+    return claims, key.kid

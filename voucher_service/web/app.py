@@ -1,0 +1,94 @@
+"""The Flask application factory: wires settings, database, keys and the blueprints."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
+
+from voucher_service.config import Settings
+from voucher_service.context import ServiceContext
+from voucher_service.db import Database
+from voucher_service.errors import ServiceError
+from voucher_service.keys import load_keys
+from voucher_service.vouchers.ratelimit import make_limiter
+from voucher_service.web.auth import PrincipalCache
+from voucher_service.web.problems import problem_response, service_error_response
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """What the views reach through `current_app.extensions["voucher_service"]`."""
+
+    database: Database
+    context: ServiceContext
+    principals: PrincipalCache
+    sequencer: Any = None
+
+
+def create_app(
+    settings: Settings | None = None,
+    database: Database | None = None,
+    *,
+    start_sequencer: bool | None = None,
+) -> Flask:
+    settings = settings or Settings.from_env()
+    database = database or Database(settings.database_url)
+    limiter = make_limiter(
+        settings.redis_url, settings.code_failures_per_window, settings.code_failure_window_seconds
+    )
+    context = ServiceContext(settings, load_keys(settings), limiter)
+    app = Flask(__name__)
+    app.config["PUBLIC_BASE_URL"] = settings.public_base_url
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    services = Services(database, context, PrincipalCache())
+    app.extensions["voucher_service"] = services
+    _register_blueprints(app)
+    _register_error_handlers(app)
+    if settings.run_sequencer if start_sequencer is None else start_sequencer:
+        from voucher_service.ledger.sequencer import BackgroundSequencer
+
+        services.sequencer = BackgroundSequencer(database, context)
+        services.sequencer.start()
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from voucher_service.web import admin, ledger, public, vouchers
+
+    for module in (public, admin, vouchers, ledger):
+        app.register_blueprint(module.blueprint)
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ServiceError)
+    def on_service_error(error: ServiceError) -> Response:
+        return service_error_response(error)
+
+    @app.errorhandler(HTTPException)
+    def on_http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        slug = {
+            400: "invalid-request",
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not-found",
+            405: "method-not-allowed",
+        }.get(status, "invalid-request" if status < 500 else "internal-error")
+        extra = (
+            {"errors": [{"path": "", "message": error.description or ""}]} if status == 400 else {}
+        )
+        response = problem_response(slug, status, error.description or slug, extra)
+        if status == 405 and error.get_response().headers.get("Allow"):
+            response.headers["Allow"] = error.get_response().headers["Allow"]
+        return response
+
+    @app.errorhandler(Exception)
+    def on_unexpected(error: Exception) -> Response:
+        log.exception("unexpected error")
+        return problem_response("internal-error", 500, "an unexpected error occurred")

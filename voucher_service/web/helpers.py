@@ -1,0 +1,85 @@
+"""What the views share: the services, the JSON body, the Idempotency-Key, the answers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import rfc8785
+from flask import Response, current_app, request
+
+from voucher_service.errors import IdempotencyKeyRequired, InvalidRequest
+from voucher_service.idempotency.api import Idempotency, Outcome
+from voucher_service.web.app import Services
+from voucher_service.web.schemas import check_text, validate
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def services() -> Services:
+    result: Services = current_app.extensions["voucher_service"]
+    return result
+
+
+def json_body(schema: str) -> dict[str, Any]:
+    """The request's JSON object, checked against its schema."""
+    raw = request.get_data(cache=True)
+    if len(raw) > MAX_BODY_BYTES:
+        raise InvalidRequest("the body is too large", [{"path": "", "message": "at most 64 KiB"}])
+    try:
+        body = json.loads(raw or b"null")
+    except (ValueError, RecursionError):
+        raise InvalidRequest(
+            "the body is not JSON", [{"path": "", "message": "not JSON"}]
+        ) from None
+    check_text(body)
+    validate(schema, body)
+    assert isinstance(body, dict)
+    return body
+
+
+def idempotency(principal_id: str, body: dict[str, Any]) -> Idempotency:
+    """The request's Idempotency-Key, with the fingerprint of what it asks for."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        raise IdempotencyKeyRequired("send an Idempotency-Key header (1 to 255 printable ASCII)")
+    if not 1 <= len(key) <= 255 or not all(" " <= char <= "~" for char in key):
+        raise InvalidRequest(
+            "the Idempotency-Key must be 1 to 255 printable ASCII characters",
+            [{"path": "Idempotency-Key", "message": "1 to 255 printable ASCII characters"}],
+        )
+    material = request.path.encode() + b"\x00" + bytes(rfc8785.dumps(body))
+    return Idempotency(principal_id, key, hashlib.sha256(material).hexdigest())
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body, separators=(",", ":")), status, mimetype="application/json")
+
+
+def outcome_response(outcome: Outcome) -> Response:
+    response = Response(outcome.body, outcome.status, mimetype="application/json")
+    if outcome.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def query_int(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+        raise InvalidRequest(
+            f"{name} must be a whole number from {low} to {high}",
+            [{"path": name, "message": f"integer from {low} to {high}"}],
+        )
+    return int(raw)
+
+
+def query_text(name: str, max_length: int = 200) -> str | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    if len(raw) > max_length or "\x00" in raw:
+        raise InvalidRequest(f"{name} is malformed", [{"path": name, "message": "malformed"}])
+    return raw

@@ -1,0 +1,85 @@
+"""The one place that knows the JSON Schemas of `schemas/`: loads, validates, lists them."""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+from voucher_service.errors import InvalidRequest
+
+
+def schemas_dir() -> Path:
+    configured = os.environ.get("VOUCHER_SERVICE_SCHEMAS")
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parents[2] / "schemas"
+
+
+@cache
+def all_schemas() -> dict[str, dict[str, Any]]:
+    """Every schema by its file name without `.json`."""
+    directory = schemas_dir()
+    if not directory.is_dir():
+        raise RuntimeError(f"the JSON Schemas are missing: {directory} (VOUCHER_SERVICE_SCHEMAS)")
+    return {path.stem: json.loads(path.read_text()) for path in sorted(directory.glob("*.json"))}
+
+
+@cache
+def _registry() -> Registry:  # type: ignore[type-arg]
+    resources = [
+        (f"{name}.json", Resource.from_contents(schema)) for name, schema in all_schemas().items()
+    ]
+    return Registry().with_resources(resources)
+
+
+@cache
+def validator(name: str) -> Draft202012Validator:
+    schema = all_schemas()[name]
+    return Draft202012Validator(schema, registry=_registry())
+
+
+def validate(name: str, instance: Any) -> None:
+    """Raise InvalidRequest listing every violation (path as a JSON Pointer)."""
+    errors = sorted(validator(name).iter_errors(instance), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise InvalidRequest(
+            "the request body does not match its schema",
+            [
+                {
+                    "path": "/" + "/".join(str(part) for part in error.absolute_path),
+                    "message": error.message,
+                }
+                for error in errors[:20]
+            ],
+        )
+
+
+def check_text(value: Any, path: str = "") -> None:
+    """Refuse text no database can store faithfully: NUL characters and lone surrogates."""
+    if isinstance(value, str):
+        if "\x00" in value or not _encodable(value):
+            raise InvalidRequest(
+                "text with a NUL character or an invalid code point",
+                [{"path": path or "/", "message": "invalid characters"}],
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(key, path)
+            check_text(item, f"{path}/{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_text(item, f"{path}/{index}")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
