@@ -14,7 +14,6 @@ import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
 
 from voucher_service.clock import now, set_clock
 from voucher_service.config import Settings
@@ -195,10 +194,9 @@ class World:
         body = {"program_id": self.program_id, "beneficiary_ref": beneficiary, **extra}
         if size is not None:
             body["size"] = size
-        response = self.client.post(
+        return self.client.post(
             "/v1/booklets", json=body, headers=self.headers("issuer", uuid.uuid4().hex)
         )
-        return response
 
     def redeem(self, role: str = "partner", key: str | None = None, **body: Any) -> Any:
         return self.client.post(
@@ -252,7 +250,14 @@ def make_world(app: Flask, client: FlaskClient, **program: Any) -> World:
     ).json
     other = client.post(
         "/v1/partners",
-        json={**PARTNER, "siret": "44306184100047", "name": "Clic Saint-Junien"},
+        json={
+            **PARTNER,
+            "siret": "44306184100047",
+            "name": "Clic Saint-Junien",
+            "latitude": 45.8876,
+            "longitude": 0.9016,
+            "services": ["atelier-smartphone"],
+        },
         headers=admin,
     ).json
     keys = {"admin": admin_key}

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, Unpack
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -26,6 +26,9 @@ from voucher_service.ledger.models import (
     LedgerTransfer,
 )
 from voucher_service.ledger.sequencer import checkpoint_note, node_reader
+
+
+Q = TypeVar("Q", bound=Select[Unpack[tuple[Any, ...]]])
 
 
 def b64(data: bytes) -> str:
@@ -57,7 +60,7 @@ class EntryFilter:
     start_at: datetime | None = None
     end_at: datetime | None = None
 
-    def apply(self, query: Select[Any]) -> Select[Any]:
+    def apply(self, query: Q) -> Q:
         if self.program_id is not None:
             query = query.where(LedgerTransfer.program_id == self.program_id)
         if self.partner_id is not None:

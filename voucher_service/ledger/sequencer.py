@@ -52,7 +52,8 @@ def integrate_batch(session: Session, ctx: ServiceContext, batch: int = BATCH) -
         _ensure_checkpoint(session, ctx, size)
         return Integrated(0, size)
     tree = CompactRange.from_reader(size, node_reader(session))
-    leaves, nodes = [], []
+    leaves: list[dict[str, object]] = []
+    nodes: list[dict[str, object]] = []
     for offset, (_, transfer_id, digest) in enumerate(pending):
         leaves.append({"index": size + offset, "transfer_id": transfer_id, "leaf_hash": digest})
         nodes.extend(

@@ -44,7 +44,7 @@ def current_principal() -> Principal:
     if scheme.lower() != "bearer" or not key or len(key) > 200 or not key.isascii():
         raise Unauthorized("send your API key as Authorization: Bearer <key>")
     services = current_app.extensions["voucher_service"]
-    principal = services.principals.get(key)
+    principal: Principal | None = services.principals.get(key)
     if principal is None:
         with services.database.read() as session:
             principal = find_principal(session, key)

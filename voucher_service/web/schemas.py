@@ -31,7 +31,7 @@ def all_schemas() -> dict[str, dict[str, Any]]:
 
 
 @cache
-def _registry() -> Registry:  # type: ignore[type-arg]
+def _registry() -> Registry[Any]:
     resources = [
         (f"{name}.json", Resource.from_contents(schema)) for name, schema in all_schemas().items()
     ]
@@ -52,7 +52,7 @@ def validate(name: str, instance: Any) -> None:
             "the request body does not match its schema",
             [
                 {
-                    "path": "/" + "/".join(str(part) for part in error.absolute_path),
+                    "path": "".join(f"/{part}" for part in error.absolute_path),
                     "message": error.message,
                 }
                 for error in errors[:20]

@@ -1,0 +1,187 @@
+"""Administration and the roles table (CONTRACT §2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import PARTNER, PROGRAM, World
+
+
+def test_a_new_programme_has_its_whole_budget_available(world: World) -> None:
+    program = world.client.get(
+        f"/v1/programs/{world.program_id}", headers=world.headers("auditor")
+    ).json
+    assert program["code"] == "HV87"
+    assert program["figures"] == {
+        "budget_cents": 100_000,
+        "issued_cents": 0,
+        "redeemed_cents": 0,
+        "expired_cents": 0,
+        "cancelled_cents": 0,
+        "outstanding_cents": 0,
+        "available_cents": 100_000,
+    }
+
+
+def test_figures_follow_issuance_redemption_and_reversal(world: World) -> None:
+    vouchers = world.issue().json["vouchers"]
+    first = world.redeem(token=vouchers[0]["token"]).json
+    world.redeem(token=vouchers[1]["token"])
+    world.client.post(
+        f"/v1/redemptions/{first['id']}/reversal", json={"reason": "x"},
+        headers=world.headers("partner"),
+    )  # fmt: skip
+    figures = world.client.get(
+        f"/v1/programs/{world.program_id}", headers=world.headers("issuer")
+    ).json["figures"]
+    assert figures["issued_cents"] == 10_000
+    assert figures["redeemed_cents"] == 1000
+    assert figures["outstanding_cents"] == 9000
+    assert figures["available_cents"] == 90_000
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"code": "lowercase"}, "/code"),
+        ({"currency": "USD"}, "/currency"),
+        ({"budget_cents": 0}, "/budget_cents"),
+        ({"face_value_cents": -5}, "/face_value_cents"),
+        ({"valid_from": "tomorrow"}, "/valid_from"),
+        ({"territory": ["99"]}, "/territory/0"),
+        ({"valid_until": "2025-01-01T00:00:00Z"}, "/valid_until"),
+        ({"unknown": 1}, ""),
+    ],
+)
+def test_a_bad_programme_is_refused_with_the_faulty_field(
+    world: World, change: dict[str, Any], path: str
+) -> None:
+    response = world.client.post(
+        "/v1/programs", json={**PROGRAM, "code": "NEW1", **change}, headers=world.headers("admin")
+    )
+    assert response.status_code == 400
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert any(error["path"] == path for error in response.json["errors"]), response.json
+
+
+def test_a_programme_code_is_unique(world: World) -> None:
+    again = world.client.post("/v1/programs", json=PROGRAM, headers=world.headers("admin"))
+    assert again.status_code == 409
+
+
+@pytest.mark.parametrize("siret", ["73282932000075", "1234", "7328293200007X"])
+def test_a_partner_with_a_bad_siret_is_refused(world: World, siret: str) -> None:
+    response = world.client.post(
+        "/v1/partners", json={**PARTNER, "siret": siret}, headers=world.headers("admin")
+    )
+    assert response.status_code == 400
+    assert response.json["errors"][0]["path"] == "/siret"
+
+
+def test_a_siret_is_qualified_once(world: World) -> None:
+    response = world.client.post("/v1/partners", json=PARTNER, headers=world.headers("admin"))
+    assert response.status_code == 409
+
+
+def test_the_directory_lists_the_nearest_venues_first(world: World) -> None:
+    near_saint_junien = "45.887,0.901"
+    items = world.client.get(
+        f"/v1/partners?near={near_saint_junien}&radius_km=100", headers=world.headers("issuer")
+    ).json["items"]
+    assert [item["name"] for item in items] == ["Clic Saint-Junien", "Médiathèque francophone"]
+    assert items[0]["distance_km"] < 1 < items[1]["distance_km"]
+    only_programme = world.client.get(
+        f"/v1/partners?program_id={world.program_id}", headers=world.headers("partner")
+    ).json["items"]
+    assert [item["name"] for item in only_programme] == ["Médiathèque francophone"]
+    within_5km = world.client.get(
+        f"/v1/partners?near={near_saint_junien}&radius_km=5", headers=world.headers("auditor")
+    ).json["items"]
+    assert [item["name"] for item in within_5km] == ["Clic Saint-Junien"]
+    by_service = world.client.get(
+        "/v1/partners?service=atelier-smartphone", headers=world.headers("admin")
+    ).json["items"]
+    assert [item["name"] for item in by_service] == ["Clic Saint-Junien"]
+
+
+@pytest.mark.parametrize("query", ["near=abc", "near=91,0", "near=45,1&radius_km=0", "limit=0"])
+def test_bad_directory_queries_are_refused(world: World, query: str) -> None:
+    assert (
+        world.client.get(f"/v1/partners?{query}", headers=world.headers("admin")).status_code == 400
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"role": "issuer"},
+        {"role": "partner"},
+        {"role": "admin", "partner_id": "00000000-0000-0000-0000-000000000000"},
+        {"role": "wizard"},
+        {"role": "issuer", "organisation_id": "00000000-0000-0000-0000-000000000000"},
+    ],
+)
+def test_an_api_key_is_bound_as_its_role_requires(world: World, body: dict[str, Any]) -> None:
+    response = world.client.post("/v1/api-keys", json=body, headers=world.headers("admin"))
+    assert response.status_code == 400
+
+
+def test_api_keys_are_stored_only_as_hashes(world: World) -> None:
+    from sqlalchemy import select
+
+    from voucher_service.auth.models import ApiKey
+
+    database = world.client.application.extensions["voucher_service"].database
+    with database.read() as session:
+        stored = set(session.scalars(select(ApiKey.key_hash)))
+    assert not set(world.keys.values()) & stored
+
+
+def test_no_key_is_unauthorized_and_a_wrong_key_too(world: World) -> None:
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"}):
+        response = world.client.get("/v1/redemptions", headers=headers)
+        assert response.status_code == 401
+        assert response.json["type"].endswith("/problems/unauthorized")
+
+
+ROLE_TABLE = [
+    ("post", "/v1/programs", {"admin"}),
+    ("post", "/v1/organisations", {"admin"}),
+    ("post", "/v1/partners", {"admin"}),
+    ("post", "/v1/api-keys", {"admin"}),
+    ("post", "/v1/booklets", {"issuer"}),
+    ("post", "/v1/vouchers/verify", {"partner"}),
+    ("post", "/v1/redemptions", {"partner"}),
+    ("get", "/v1/redemptions", {"partner", "admin", "auditor"}),
+    ("get", "/v1/ledger/entries", {"auditor", "admin"}),
+    ("get", "/v1/ledger/balances", {"auditor", "admin"}),
+    ("get", "/v1/audit/bundle", {"auditor", "admin"}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), ROLE_TABLE)
+def test_each_role_may_do_only_what_the_table_allows(
+    world: World, method: str, path: str, allowed: set[str]
+) -> None:
+    for role in ("admin", "issuer", "partner", "auditor"):
+        response = getattr(world.client, method)(
+            path, json={} if method == "post" else None, headers=world.headers(role, "k")
+        )
+        response.close()
+        if role in allowed:
+            assert response.status_code != 403, (role, path)
+        else:
+            assert response.status_code == 403, (role, path, response.status_code)
+            assert response.json["type"].endswith("/problems/forbidden")
+
+
+def test_an_issuer_does_not_see_a_programme_its_organisation_does_not_distribute(
+    world: World,
+) -> None:
+    other = world.client.post(
+        "/v1/programs", json={**PROGRAM, "code": "CR23"}, headers=world.headers("admin")
+    ).json
+    response = world.client.get(f"/v1/programs/{other['id']}", headers=world.headers("issuer"))
+    assert response.status_code == 404

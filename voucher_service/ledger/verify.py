@@ -1,0 +1,1017 @@
+"""Offline verifier of an audit bundle: manifest, signed checkpoint, Merkle root, ledger replay."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from voucher_service.ledger.accounts import is_source_account
+from voucher_service.ledger.bundle_format import (
+    BUNDLE_MEMBERS,
+    CHECKPOINT,
+    CHECKPOINT_KEY,
+    COVERED_MEMBERS,
+    ENTRIES,
+    JWKS,
+    MANIFEST,
+)
+from voucher_service.ledger.merkle import EMPTY_ROOT, CompactRange
+from voucher_service.ledger.note import (
+    Checkpoint,
+    NoteError,
+    Verifier,
+    open_note,
+    parse_checkpoint,
+    parse_verifier_key,
+)
+
+_CHUNK = 1 << 20
+_MAX_LINE = 16 << 20  # no entry comes near this; a longer "line" is garbage, not a ledger
+_MAX_SMALL_MEMBER = 16 << 20  # checkpoint, key, JWKS and manifest are read whole
+_MAX_LISTED = 200  # a garbage log must not produce a million-line report
+_READ_ERRORS = (
+    OSError,
+    ValueError,
+    EOFError,
+    RuntimeError,
+    NotImplementedError,
+    zipfile.BadZipFile,
+    zlib.error,
+)
+_UTC_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|\+00:00)")
+_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+# Each check the report names, in the order it prints them, with what it covers.
+_GROUPS = {
+    "bundle": "the bundle's zip and members",
+    "manifest": "the manifest's SHA-256 of each member",
+    "jwks": "jwks.json",
+    "signature": "the checkpoint's signature",
+    "checkpoint": "the checkpoint's origin and size",
+    "root": "the Merkle root of entries.jsonl",
+    "entries": "the entries' form",
+    "balances": "the replayed balances",
+    "vouchers": "the voucher invariants",
+    "previous": "consistency with the previous checkpoint",
+}
+
+Fail = Callable[[str, str], None]
+Entry = dict[str, Any]
+Postings = list[dict[str, Any]]
+
+
+@dataclass
+class Report:
+    """What an audit of a bundle found; `ok` only when every check ran and held."""
+
+    ok: bool = False
+    size: int | None = None
+    origin: str | None = None
+    root: str | None = None
+    entries_checked: int = 0
+    balances: dict[str, int] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)
+    not_checked: list[str] = field(default_factory=list)
+    unlisted_failures: int = 0
+    unlisted_warnings: int = 0
+
+    @property
+    def problems(self) -> int:
+        return len(self.failures) + self.unlisted_failures
+
+    def render(self) -> str:
+        lines = [
+            f"Audit bundle: origin {self.origin or '?'}, size {_or_unknown(self.size)}, "
+            f"root {self.root or '?'}"
+        ]
+        lines += [f"✓ {check}" for check in self.checks]
+        lines += [f"✗ {failure}" for failure in self.failures]
+        if self.unlisted_failures:
+            lines.append(f"✗ … and {self.unlisted_failures} more problem(s), not listed")
+        lines += [f"– not checked: {what}" for what in self.not_checked]
+        lines += [f"! warning: {warning}" for warning in self.warnings]
+        if self.unlisted_warnings:
+            lines.append(f"! … and {self.unlisted_warnings} more warning(s), not listed")
+        lines += self._balance_lines()
+        lines.append(self._verdict())
+        return "\n".join(lines)
+
+    def _balance_lines(self) -> list[str]:
+        if not self.balances:
+            return [f"Balances after {self.entries_checked} entries: no account moved"]
+        kinds: dict[str, tuple[int, int]] = {}
+        for account, balance in self.balances.items():
+            count, total = kinds.get(_account_kind(account), (0, 0))
+            kinds[_account_kind(account)] = (count + 1, total + balance)
+        lines = [
+            f"Balances after {self.entries_checked} entries, by kind of account (cents; "
+            f"all accounts sum to {sum(self.balances.values())}):"
+        ]
+        width = max(len(kind) for kind in kinds)
+        for kind, (count, total) in sorted(kinds.items()):
+            lines.append(f"  {kind:<{width}}  {count:>7} account(s)  total {total:>16}")
+        return lines
+
+    def _verdict(self) -> str:
+        if self.ok:
+            return (
+                f"OK: {self.entries_checked} entries verified against the signed checkpoint "
+                f"(origin {self.origin}, size {self.size}, root {self.root})"
+            )
+        return f"FAILED: {self.problems} problem(s)"
+
+
+def verify_bundle(
+    path: Path, pinned_key: str | None = None, previous_checkpoint: str | None = None
+) -> Report:
+    """Check an audit bundle with no database and no network; never raises, reports instead."""
+    audit = _Audit(pinned_key, previous_checkpoint)
+    try:
+        audit.run(Path(path))
+    except Exception as exc:  # the last line of defence: an auditor gets a report, not a trace
+        audit.findings.fail("bundle", f"unexpected error while verifying: {exc!r}")
+    return audit.report()
+
+
+# --- Collecting findings.
+
+
+class _Findings:
+    """Failures by check (the first few hundred listed, all counted) and warnings."""
+
+    def __init__(self) -> None:
+        self.failures: dict[str, list[str]] = {group: [] for group in _GROUPS}
+        self.counts = dict.fromkeys(_GROUPS, 0)
+        self.unlisted = 0
+        self.warnings: list[str] = []
+        self.unlisted_warnings = 0
+
+    def fail(self, group: str, message: str) -> None:
+        self.counts[group] += 1
+        if sum(len(listed) for listed in self.failures.values()) < _MAX_LISTED:
+            self.failures[group].append(message)
+        else:
+            self.unlisted += 1
+
+    def warn(self, message: str) -> None:
+        if len(self.warnings) < _MAX_LISTED:
+            self.warnings.append(message)
+        else:
+            self.unlisted_warnings += 1
+
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
+class _Manifest:
+    size: int | None
+    origin: str | None
+    files: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Streamed:
+    """The outcome of one pass over entries.jsonl."""
+
+    count: int
+    root: bytes
+    sha256: str
+    prefix_root: bytes | None  # the root of the first `previous.size` entries, if reached
+
+
+# --- The audit: reading the bundle, then each check.
+
+
+class _Audit:
+    def __init__(self, pinned_key: str | None, previous_checkpoint: str | None) -> None:
+        self.pinned_key = pinned_key
+        self.previous_text = previous_checkpoint
+        self.findings = _Findings()
+        self.held: dict[str, str] = {}  # check -> what held, once it ran
+        self.members: set[str] = set()
+        self.manifest: _Manifest | None = None
+        self.verifier: Verifier | None = None
+        self.pinned = False
+        self.checkpoint: Checkpoint | None = None
+        self.previous: Checkpoint | None = None
+        self.streamed: _Streamed | None = None
+        self.replay: _Replay | None = None
+
+    def fail(self, group: str, message: str) -> None:
+        self.findings.fail(group, message)
+
+    def run(self, path: Path) -> None:
+        try:
+            archive = zipfile.ZipFile(path)
+        except _READ_ERRORS as exc:
+            self.fail("bundle", f"{path.name} is not a readable zip file ({_short(exc)})")
+            return
+        with archive:
+            self._read(archive)
+
+    def _read(self, archive: zipfile.ZipFile) -> None:
+        self._check_members(archive)
+        small = {
+            name: data
+            for name in (MANIFEST, CHECKPOINT, CHECKPOINT_KEY, JWKS)
+            if name in self.members and (data := self._read_small(archive, name)) is not None
+        }
+        self.manifest = self._parse_manifest(small.get(MANIFEST))
+        self._check_jwks(small.get(JWKS))
+        self._check_signature(small.get(CHECKPOINT), small.get(CHECKPOINT_KEY))
+        self.previous = self._load_previous()
+        if ENTRIES in self.members:
+            self._stream_entries(archive)
+        self._check_hashes(archive, small)
+        self._check_checkpoint()
+        self._check_root()
+        self._check_previous()
+
+    # Members.
+
+    def _check_members(self, archive: zipfile.ZipFile) -> None:
+        names = archive.namelist()
+        self.members = set(names)
+        for name in sorted(self.members):
+            if names.count(name) > 1:
+                self.fail("bundle", f"the zip holds {names.count(name)} members named {name}")
+        missing = [name for name in BUNDLE_MEMBERS if name not in self.members]
+        for name in missing:
+            self.fail("bundle", f"{name} is missing from the bundle")
+        if not missing:
+            self.held["bundle"] = "bundle: a zip holding " + ", ".join(BUNDLE_MEMBERS)
+
+    def _read_small(self, archive: zipfile.ZipFile, name: str) -> bytes | None:
+        try:
+            with archive.open(name) as member:
+                data = member.read(_MAX_SMALL_MEMBER + 1)
+        except _READ_ERRORS as exc:
+            self.fail("bundle", f"{name} could not be read ({_short(exc)})")
+            return None
+        if len(data) > _MAX_SMALL_MEMBER:
+            self.fail("bundle", f"{name} is larger than {_MAX_SMALL_MEMBER} bytes")
+            return None
+        return data
+
+    # Check 1: the manifest.
+
+    def _parse_manifest(self, data: bytes | None) -> _Manifest | None:
+        value = _load_json(data) if data is not None else None
+        if data is None:
+            return None
+        if not isinstance(value, dict):
+            self.fail("manifest", "manifest.json is not a JSON object")
+            return None
+        size, origin = value.get("size"), value.get("origin")
+        if not _is_count(size):
+            self.fail("manifest", f"manifest.json: size {size!r} is not a non-negative integer")
+        if not isinstance(origin, str) or not origin:
+            self.fail("manifest", f"manifest.json: origin {origin!r} is not a non-empty string")
+        created_at = value.get("created_at")
+        if not isinstance(created_at, str) or not _is_time(created_at, _RFC3339):
+            self.fail("manifest", f"manifest.json: created_at {created_at!r} is not RFC 3339")
+        return _Manifest(
+            size if _is_count(size) else None,
+            origin if isinstance(origin, str) and origin else None,
+            self._manifest_files(value.get("files")),
+        )
+
+    def _manifest_files(self, files: object) -> dict[str, str]:
+        if not isinstance(files, dict):
+            self.fail("manifest", "manifest.json: files is not an object of SHA-256 digests")
+            return {}
+        valid: dict[str, str] = {}
+        for name, digest in files.items():
+            if isinstance(digest, str) and _SHA256_HEX.fullmatch(digest):
+                valid[name] = digest
+            else:
+                self.fail("manifest", f"manifest.json: {name}: {digest!r} is not a hex SHA-256")
+        for name in COVERED_MEMBERS:
+            if name not in files:
+                self.fail("manifest", f"manifest.json gives no SHA-256 for {name}")
+        return valid
+
+    def _check_hashes(self, archive: zipfile.ZipFile, small: dict[str, bytes]) -> None:
+        if self.manifest is None:
+            return
+        before = self.findings.counts["manifest"]
+        for name, expected in sorted(self.manifest.files.items()):
+            actual = self._member_sha256(archive, name, small)
+            if actual is not None and actual != expected:
+                self.fail(
+                    "manifest",
+                    f"{name}: SHA-256 {actual} does not match the manifest's {expected}",
+                )
+        for name in sorted(self.members - set(self.manifest.files) - {MANIFEST}):
+            self.findings.warn(f"{name} is in the bundle but not covered by the manifest")
+        if self.findings.counts["manifest"] == before and self.streamed is not None:
+            self.held["manifest"] = "manifest: the SHA-256 of " + ", ".join(
+                sorted(self.manifest.files)
+            ) + " match their bytes"
+
+    def _member_sha256(
+        self, archive: zipfile.ZipFile, name: str, small: dict[str, bytes]
+    ) -> str | None:
+        if name not in self.members:
+            self.fail("manifest", f"the manifest lists {name}, which the bundle lacks")
+            return None
+        if name == ENTRIES:
+            return self.streamed.sha256 if self.streamed is not None else None
+        if name in small:
+            return hashlib.sha256(small[name]).hexdigest()
+        try:
+            return _stream_sha256(archive, name)
+        except _READ_ERRORS as exc:
+            self.fail("bundle", f"{name} could not be read ({_short(exc)})")
+            return None
+
+    def _check_jwks(self, data: bytes | None) -> None:
+        if data is None:
+            return
+        value = _load_json(data)
+        if not isinstance(value, dict) or not isinstance(value.get("keys"), list):
+            self.fail("jwks", "jwks.json is not a JSON object with a keys list")
+            return
+        self.held["jwks"] = f"jwks.json: a key set of {len(value['keys'])} public key(s)"
+
+    # Check 2: the signature.
+
+    def _check_signature(self, note: bytes | None, key: bytes | None) -> None:
+        bundle_key = self._bundle_key(key)
+        self.verifier = self._choose_verifier(bundle_key)
+        if note is None:
+            return
+        try:
+            text = note.decode()
+        except UnicodeDecodeError:
+            self.fail("signature", "checkpoint is not UTF-8 text")
+            return
+        signed = self._open(text)
+        body = signed if signed is not None else text[: text.rfind("\n\n") + 1]
+        try:
+            self.checkpoint = parse_checkpoint(body)
+        except NoteError as exc:
+            self.fail("checkpoint", f"checkpoint: {exc}")
+        if signed is not None and self.verifier is not None:
+            how = "the pinned key" if self.pinned else "the bundle's own key, not pinned"
+            self.held["signature"] = f"checkpoint signed by {_label(self.verifier)} ({how})"
+
+    def _bundle_key(self, key: bytes | None) -> Verifier | None:
+        if key is None:
+            return None
+        try:
+            return parse_verifier_key(key.decode().strip())
+        except (UnicodeDecodeError, NoteError) as exc:
+            self.fail("signature", f"checkpoint.key is not a verifier key ({_short(exc)})")
+            return None
+
+    def _choose_verifier(self, bundle_key: Verifier | None) -> Verifier | None:
+        if self.pinned_key is None:
+            self.findings.warn(
+                "the verifier key was not pinned (--key): the bundle's own checkpoint.key "
+                "vouched for its checkpoint; compare it with the key the service publishes"
+            )
+            return bundle_key
+        try:
+            pinned = parse_verifier_key(self.pinned_key.strip())
+        except NoteError as exc:
+            self.fail("signature", f"the pinned key is not a verifier key ({_short(exc)})")
+            return None
+        self.pinned = True
+        if bundle_key is not None and not _same_key(pinned, bundle_key):
+            self.fail(
+                "signature",
+                f"checkpoint.key ({_label(bundle_key)}) is not the pinned key ({_label(pinned)})",
+            )
+        return pinned
+
+    def _open(self, note: str) -> str | None:
+        if self.verifier is None:
+            self.fail("signature", "no verifier key to check the checkpoint's signature with")
+            return None
+        try:
+            return open_note(note, self.verifier)
+        except NoteError as exc:
+            self.fail("signature", f"checkpoint signature does not verify: {exc}")
+            return None
+
+    # Check 3: origin and size agree everywhere.
+
+    def _check_checkpoint(self) -> None:
+        checkpoint, manifest, streamed = self.checkpoint, self.manifest, self.streamed
+        if checkpoint is None or manifest is None or streamed is None:
+            return
+        before = self.findings.counts["checkpoint"]
+        origin, size = checkpoint.origin, checkpoint.size
+        if manifest.origin is not None and manifest.origin != origin:
+            self.fail("checkpoint", f"checkpoint origin {origin} ≠ manifest origin {manifest.origin}")
+        if self.verifier is not None and self.verifier.name != origin:
+            self.fail("checkpoint", f"checkpoint origin {origin} ≠ key name {self.verifier.name}")
+        if manifest.size is not None and manifest.size != size:
+            self.fail("checkpoint", f"checkpoint size {size} ≠ manifest size {manifest.size}")
+        if streamed.count != size:
+            self.fail(
+                "checkpoint",
+                f"checkpoint size {size} ≠ the {streamed.count} lines of entries.jsonl",
+            )
+        if self.findings.counts["checkpoint"] == before:
+            self.held["checkpoint"] = (
+                f"checkpoint origin {origin} and size {size} agree with the manifest, "
+                "the key's name and the lines of entries.jsonl"
+            )
+
+    # Check 4: the Merkle root.
+
+    def _check_root(self) -> None:
+        if self.checkpoint is None or self.streamed is None:
+            return
+        expected, actual = _b64(self.checkpoint.root_hash), _b64(self.streamed.root)
+        if expected != actual:
+            self.fail(
+                "root",
+                f"the Merkle root of the {self.streamed.count} entries is {actual}, "
+                f"not the checkpoint's {expected}",
+            )
+            return
+        self.held["root"] = (
+            f"the Merkle root recomputed from the {self.streamed.count} entries equals "
+            f"the checkpoint's ({expected})"
+        )
+
+    # Checks 5 to 7: one pass over the entries.
+
+    def _stream_entries(self, archive: zipfile.ZipFile) -> None:
+        replay = self.replay = _Replay(self.fail)
+        snapshot_at = self.previous.size if self.previous is not None else -1
+        try:
+            with archive.open(ENTRIES) as member:
+                self.streamed = _hash_and_replay(member, replay, snapshot_at, self._unterminated)
+        except _READ_ERRORS as exc:
+            self.fail(
+                "bundle",
+                f"entries.jsonl could not be read after entry {replay.entries - 1} "
+                f"({_short(exc)})",
+            )
+            return
+        replay.finish()
+        count = self.streamed.count
+        self.held["entries"] = (
+            f"{count} entries are JSON objects with typed fields, RFC 3339 UTC times, "
+            "unique ids and positive amounts between distinct accounts"
+        )
+        self.held["balances"] = (
+            f"{len(replay.balances)} balances replayed over {count} entries; no account but "
+            "the funders' appropriations went negative"
+        )
+        self.held["vouchers"] = (
+            f"{len(replay.vouchers)} vouchers issued once each, at most one live redemption "
+            "each, amounts equal to face values; each programme's outstanding balance equals "
+            "the value of its vouchers in circulation"
+        )
+
+    def _unterminated(self) -> None:
+        self.fail("entries", "entries.jsonl does not end with a newline")
+
+    # Check 8: the previous checkpoint.
+
+    def _load_previous(self) -> Checkpoint | None:
+        if self.previous_text is None:
+            return None
+        if self.verifier is None:
+            self.fail("previous", "the previous checkpoint cannot be checked without a key")
+            return None
+        try:
+            return parse_checkpoint(open_note(self.previous_text, self.verifier))
+        except NoteError as exc:
+            self.fail(
+                "previous",
+                f"the previous checkpoint does not verify with {_label(self.verifier)}: {exc}",
+            )
+            return None
+
+    def _check_previous(self) -> None:
+        previous, checkpoint, streamed = self.previous, self.checkpoint, self.streamed
+        if previous is None or checkpoint is None or streamed is None:
+            return
+        problem = _inconsistency(previous, checkpoint, streamed)
+        if problem is not None:
+            self.fail("previous", f"inconsistent with the previous checkpoint: {problem}")
+            return
+        self.held["previous"] = (
+            f"consistent with the previous checkpoint (size {previous.size}, "
+            f"root {_b64(previous.root_hash)}): the log only grew"
+        )
+
+    # The report.
+
+    def report(self) -> Report:
+        findings = self.findings
+        previous_given = self.previous_text is not None
+        ran = [g for g in _GROUPS if g in self.held and findings.counts[g] == 0]
+        skipped = [
+            _GROUPS[g]
+            for g in _GROUPS
+            if g not in self.held and findings.counts[g] == 0 and (g != "previous" or previous_given)
+        ]
+        if skipped and not findings.total():
+            findings.fail("bundle", "some checks could not run: " + ", ".join(skipped))
+        replay = self.replay
+        return Report(
+            ok=findings.total() == 0 and not skipped,
+            size=self.checkpoint.size if self.checkpoint else None,
+            origin=self.checkpoint.origin if self.checkpoint else None,
+            root=_b64(self.checkpoint.root_hash) if self.checkpoint else None,
+            entries_checked=replay.entries if replay is not None else 0,
+            balances=dict(sorted(replay.balances.items())) if replay is not None else {},
+            failures=[message for g in _GROUPS for message in findings.failures[g]],
+            warnings=list(findings.warnings),
+            checks=[self.held[g] for g in ran],
+            not_checked=skipped,
+            unlisted_failures=findings.unlisted,
+            unlisted_warnings=findings.unlisted_warnings,
+        )
+
+
+def _inconsistency(previous: Checkpoint, checkpoint: Checkpoint, streamed: _Streamed) -> str | None:
+    if previous.origin != checkpoint.origin:
+        return f"its origin {previous.origin} is not {checkpoint.origin}"
+    if previous.size > checkpoint.size:
+        return f"its size {previous.size} exceeds the new size {checkpoint.size}: the log shrank"
+    if streamed.prefix_root is None:
+        return f"it covers {previous.size} entries, the bundle holds only {streamed.count}"
+    if streamed.prefix_root != previous.root_hash:
+        return (
+            f"the first {previous.size} entries hash to {_b64(streamed.prefix_root)}, "
+            f"not to its root {_b64(previous.root_hash)}: the history was rewritten"
+        )
+    return None
+
+
+# --- The streaming pass: hash each line as it was logged, and replay it.
+
+
+def _hash_and_replay(
+    member: IO[bytes], replay: _Replay, snapshot_at: int, unterminated: Callable[[], None]
+) -> _Streamed:
+    """One pass, O(log n) memory for the tree: entries are never kept, only their effects."""
+    tree = CompactRange()
+    append, sha256, check = tree.append, hashlib.sha256, replay.entry
+    digest = hashlib.sha256()
+    prefix_root = EMPTY_ROOT if snapshot_at == 0 else None
+    count = 0
+    for line in _lines(member, digest.update, unterminated):
+        # The raw line is what was logged: hashing it, not a re-serialisation, proves that.
+        append(sha256(b"\x00" + line).digest())
+        check(count, line)
+        count += 1
+        if count == snapshot_at:
+            prefix_root = tree.root()
+    return _Streamed(count, tree.root(), digest.hexdigest(), prefix_root)
+
+
+def _lines(
+    member: IO[bytes], update: Callable[[bytes], object], unterminated: Callable[[], None]
+) -> Iterator[bytes]:
+    """The member's newline-terminated lines, read in large blocks (also fed to `update`)."""
+    tail = b""
+    while block := member.read(_CHUNK):
+        update(block)
+        lines = (tail + block).split(b"\n")
+        tail = lines.pop()
+        if len(tail) > _MAX_LINE:
+            raise ValueError(f"a line longer than {_MAX_LINE} bytes")
+        yield from lines
+    if tail:
+        unterminated()
+        yield tail
+
+
+# --- The replay: balances and voucher invariants, entry by entry.
+
+
+class _Voucher:
+    """What the replay knows of a voucher: programme, face value and where it stands."""
+
+    __slots__ = ("ended", "issued_by", "partner", "program", "redeemed_at", "redeemed_by", "value")
+
+    def __init__(self, program: str, value: int, issued_by: int) -> None:
+        self.program = program
+        self.value = value
+        self.issued_by = issued_by
+        self.redeemed_by: str | None = None  # the live redeem entry's id
+        self.redeemed_at = -1  # and its index
+        self.partner: str | None = None
+        self.ended: str | None = None  # the kind of entry that took it out of circulation
+
+    @property
+    def outstanding(self) -> bool:
+        return self.redeemed_by is None and self.ended is None
+
+
+class _Replay:
+    """Checks each entry and replays its postings; keeps ids and vouchers, never entries."""
+
+    def __init__(self, fail: Fail) -> None:
+        self._fail = fail
+        self.entries = 0
+        self.balances: dict[str, int] = {}
+        self.vouchers: dict[str, _Voucher] = {}
+        self.unknown_kinds: dict[str, list[int]] = {}  # kind -> [count, first index]
+        self._ids: set[str] = set()
+        self._names: dict[str, str] = {}  # one string per programme and partner id
+        self._decode = json.JSONDecoder().raw_decode
+        self._last_at = ""
+        self._id = ""
+        self._kinds: dict[str, Callable[[int, str, Entry, Postings], None]] = {
+            "allocate": self._allocate,
+            "issue": self._issue,
+            "redeem": self._redeem,
+            "reverse": self._reverse,
+            "cancel": self._withdraw,
+            "expire": self._withdraw,
+            "settle": self._settle,
+        }
+
+    def entry(self, index: int, line: bytes) -> None:
+        self.entries = index + 1
+        entry = self._parse(index, line)
+        if entry is None:
+            return
+        kind = self._header(index, entry)
+        postings = self._post(index, kind, entry)
+        if postings is None or not kind:
+            return
+        handler = self._kinds.get(kind)
+        if handler is not None:
+            handler(index, kind, entry, postings)
+        else:
+            self.unknown_kinds.setdefault(kind, [0, index])[0] += 1
+
+    def finish(self) -> None:
+        """The end-of-log invariant: outstanding balances are the vouchers in circulation."""
+        expected: dict[str, int] = {}
+        for voucher in self.vouchers.values():
+            if voucher.outstanding:
+                expected[voucher.program] = expected.get(voucher.program, 0) + voucher.value
+        programs = set(expected) | {
+            account[len("program:") : -len(":outstanding")]
+            for account in self.balances
+            if account.startswith("program:") and account.endswith(":outstanding")
+        }
+        for program in sorted(programs):
+            account = f"program:{program}:outstanding"
+            actual, due = self.balances.get(account, 0), expected.get(program, 0)
+            if actual != due:
+                self._fail(
+                    "vouchers",
+                    f"at the end, {account} holds {actual} but its vouchers in circulation "
+                    f"are worth {due}",
+                )
+        for kind, (count, first) in sorted(self.unknown_kinds.items()):
+            self._fail_soft(f"{count} entries of unknown kind {kind!r} (first: entry {first})")
+
+    def _fail_soft(self, message: str) -> None:
+        self._fail("warning", message)
+
+    def _bad(self, group: str, index: int, kind: str | None, message: str) -> None:
+        self._fail(group, f"entry {index} ({kind or '?'}): {message}")
+
+    # Form (check 5).
+
+    def _parse(self, index: int, line: bytes) -> Entry | None:
+        try:
+            text = line.decode()
+            entry, end = self._decode(text)
+        except (ValueError, RecursionError) as exc:
+            self._bad("entries", index, None, f"not valid UTF-8 JSON ({_short(exc)})")
+            return None
+        if end != len(text):
+            self._bad("entries", index, None, "data after the JSON object")
+            return None
+        if type(entry) is not dict:
+            self._bad("entries", index, None, "not a JSON object")
+            return None
+        return entry
+
+    def _header(self, index: int, entry: Entry) -> str | None:
+        kind = entry.get("kind")
+        if type(kind) is not str or not kind:
+            self._bad("entries", index, None, f"kind {kind!r} is not a non-empty string")
+            kind = None
+        entry_id = entry.get("id")
+        ids = self._ids
+        if type(entry_id) is not str or not entry_id:
+            self._bad("entries", index, kind, f"id {entry_id!r} is not a non-empty string")
+            entry_id = ""
+        elif len(ids) == len(ids.add(entry_id) or ids):  # one hash lookup for "seen?"
+            self._bad("entries", index, kind, f"id {entry_id} appears twice in the log")
+        self._id = entry_id
+        at = entry.get("at")
+        if at != self._last_at:  # most entries share the second of their neighbours
+            if type(at) is str and _is_time(at, _UTC_TIME):
+                self._last_at = at
+            else:
+                self._bad("entries", index, kind, f"at {at!r} is not an RFC 3339 UTC time")
+        return kind
+
+    def _post(self, index: int, kind: str | None, entry: Entry) -> Postings | None:
+        """Validates the postings, then applies them all (a transfer is atomic)."""
+        postings = entry.get("postings")
+        problem = _postings_problem(postings)
+        if problem is not None:
+            self._bad("entries", index, kind, problem)
+            return None
+        assert isinstance(postings, list)
+        balances = self.balances
+        get = balances.get
+        for posting in postings:
+            amount, source, destination = (
+                posting["amount"],
+                posting["source"],
+                posting["destination"],
+            )
+            balances[source] = get(source, 0) - amount
+            balances[destination] = get(destination, 0) + amount
+        for posting in postings:
+            source = posting["source"]
+            if balances[source] < 0 and not is_source_account(source):
+                self._bad("balances", index, kind, f"{source} goes negative ({balances[source]})")
+        return postings
+
+    def _ref(self, index: int, kind: str, entry: Entry, name: str) -> str | None:
+        value = entry.get(name)
+        if type(value) is str and value:
+            return value
+        self._bad("entries", index, kind, f"{name} {value!r} is not a non-empty string")
+        return None
+
+    def _name(self, index: int, kind: str, entry: Entry, name: str) -> str | None:
+        """A programme or partner id, one string each however many vouchers keep it."""
+        value = self._ref(index, kind, entry, name)
+        return None if value is None else self._names.setdefault(value, value)
+
+    def _voucher_ids(self, index: int, kind: str, entry: Entry, one: bool) -> list[str] | None:
+        ids = entry.get("voucher_ids")
+        if (
+            type(ids) is list
+            and ids
+            and (len(ids) == 1 or not one)
+            and all(type(vid) is str and vid for vid in ids)
+            and len(set(ids)) == len(ids)
+        ):
+            return ids
+        wanted = "one voucher id" if one else "distinct voucher ids"
+        self._bad("entries", index, kind, f"voucher_ids {_clip(ids)} is not a list of {wanted}")
+        return None
+
+    def _one_posting(
+        self, index: int, kind: str, postings: Postings, source: str, destination: str
+    ) -> int | None:
+        if len(postings) != 1:
+            self._bad("entries", index, kind, f"{len(postings)} postings where one is expected")
+            return None
+        posting = postings[0]
+        if posting["source"] != source or posting["destination"] != destination:
+            self._bad(
+                "entries",
+                index,
+                kind,
+                f"moves {posting['source']} → {posting['destination']}, "
+                f"not {source} → {destination}",
+            )
+            return None
+        amount: int = posting["amount"]
+        return amount
+
+    def _known(self, index: int, kind: str, voucher_id: str, program: str) -> _Voucher | None:
+        voucher = self.vouchers.get(voucher_id)
+        if voucher is None:
+            self._bad("vouchers", index, kind, f"voucher {voucher_id} was never issued")
+        elif voucher.program != program:
+            self._bad(
+                "vouchers",
+                index,
+                kind,
+                f"voucher {voucher_id} belongs to programme {voucher.program}, not {program}",
+            )
+            return None
+        return voucher
+
+    # Kinds (checks 5 and 7).
+
+    def _allocate(self, index: int, kind: str, entry: Entry, postings: Postings) -> None:
+        program = self._ref(index, kind, entry, "program_id")
+        funder = self._ref(index, kind, entry, "funder")
+        if program is not None and funder is not None:
+            source, destination = f"funder:{funder}:appropriation", f"program:{program}:available"
+            self._one_posting(index, kind, postings, source, destination)
+
+    def _issue(self, index: int, kind: str, entry: Entry, postings: Postings) -> None:
+        program = self._name(index, kind, entry, "program_id")
+        booklet = self._ref(index, kind, entry, "booklet_id")
+        voucher_ids = self._voucher_ids(index, kind, entry, one=False)
+        if program is None or booklet is None or voucher_ids is None:
+            return
+        accounts = f"program:{program}:available", f"program:{program}:outstanding"
+        amount = self._one_posting(index, kind, postings, *accounts)
+        if amount is None:
+            return
+        value, rest = divmod(amount, len(voucher_ids))
+        if rest:
+            message = f"{amount} is not a whole face value for {len(voucher_ids)} vouchers"
+            self._bad("vouchers", index, kind, message)
+            return
+        vouchers = self.vouchers
+        for voucher_id in voucher_ids:
+            known = vouchers.get(voucher_id)
+            if known is None:
+                vouchers[voucher_id] = _Voucher(program, value, index)
+            else:
+                message = f"voucher {voucher_id} issued again (first by entry {known.issued_by})"
+                self._bad("vouchers", index, kind, message)
+
+    def _redeem(self, index: int, kind: str, entry: Entry, postings: Postings) -> None:
+        program = self._ref(index, kind, entry, "program_id")
+        partner = self._name(index, kind, entry, "partner_id")
+        redemption = self._ref(index, kind, entry, "redemption_id")
+        voucher_ids = self._voucher_ids(index, kind, entry, one=True)
+        if program is None or partner is None or redemption is None or voucher_ids is None:
+            return
+        accounts = f"program:{program}:outstanding", f"partner:{partner}:payable"
+        amount = self._one_posting(index, kind, postings, *accounts)
+        voucher = self._known(index, kind, voucher_ids[0], program)
+        if amount is None or voucher is None:
+            return
+        if voucher.redeemed_by is not None:
+            message = f"voucher {voucher_ids[0]} redeemed twice: entry {voucher.redeemed_at}'s"
+            self._bad("vouchers", index, kind, f"{message} redemption is still live")
+        elif voucher.ended is not None:
+            message = f"voucher {voucher_ids[0]} was taken out of circulation by {voucher.ended}"
+            self._bad("vouchers", index, kind, message)
+        else:
+            voucher.redeemed_by, voucher.redeemed_at, voucher.partner = self._id, index, partner
+        self._check_value(index, kind, voucher_ids[0], voucher, amount)
+
+    def _reverse(self, index: int, kind: str, entry: Entry, postings: Postings) -> None:
+        program = self._ref(index, kind, entry, "program_id")
+        partner = self._ref(index, kind, entry, "partner_id")
+        reverses = self._ref(index, kind, entry, "reverses")
+        redemption = self._ref(index, kind, entry, "redemption_id")
+        voucher_ids = self._voucher_ids(index, kind, entry, one=True)
+        if None in (program, partner, reverses, redemption) or voucher_ids is None:
+            return
+        assert program is not None and partner is not None
+        accounts = f"partner:{partner}:payable", f"program:{program}:outstanding"
+        amount = self._one_posting(index, kind, postings, *accounts)
+        voucher = self._known(index, kind, voucher_ids[0], program)
+        if amount is None or voucher is None:
+            return
+        if voucher.redeemed_by is None or voucher.redeemed_by != reverses:
+            live = "none" if voucher.redeemed_by is None else f"entry {voucher.redeemed_at}"
+            message = f"reverses {reverses}, not the live redemption of voucher {voucher_ids[0]}"
+            self._bad("vouchers", index, kind, f"{message} (live: {live})")
+        elif voucher.partner != partner:
+            message = f"reverses a redemption by partner {voucher.partner}, not {partner}"
+            self._bad("vouchers", index, kind, message)
+        else:
+            voucher.redeemed_by, voucher.redeemed_at, voucher.partner = None, -1, None
+        self._check_value(index, kind, voucher_ids[0], voucher, amount)
+
+    def _withdraw(self, index: int, kind: str, entry: Entry, postings: Postings) -> None:
+        """Cancel or expire: vouchers in circulation go back to the programme's budget."""
+        program = self._ref(index, kind, entry, "program_id")
+        voucher_ids = self._voucher_ids(index, kind, entry, one=False)
+        if program is None or voucher_ids is None:
+            return
+        accounts = f"program:{program}:outstanding", f"program:{program}:available"
+        amount = self._one_posting(index, kind, postings, *accounts)
+        total: int | None = 0
+        for voucher_id in voucher_ids:
+            voucher = self._known(index, kind, voucher_id, program)
+            if voucher is None:
+                total = None
+                continue
+            total = None if total is None else total + voucher.value
+            if not voucher.outstanding:
+                where = f"entry {voucher.redeemed_at}" if voucher.redeemed_by else voucher.ended
+                message = f"voucher {voucher_id} is not in circulation (taken by {where})"
+                self._bad("vouchers", index, kind, message)
+            else:
+                voucher.ended = f"{kind} entry {index}"
+        if amount is not None and total is not None and amount != total:
+            message = f"withdraws {amount} for vouchers worth {total}"
+            self._bad("vouchers", index, kind, message)
+
+    def _settle(self, index: int, kind: str, entry: Entry, postings: Postings) -> None:
+        partner = self._ref(index, kind, entry, "partner_id")
+        if partner is None:
+            return
+        source, destination = f"partner:{partner}:payable", f"partner:{partner}:paid"
+        for posting in postings:
+            if posting["source"] != source or posting["destination"] != destination:
+                message = f"moves {posting['source']} → {posting['destination']}"
+                self._bad("entries", index, kind, f"{message}, not {source} → {destination}")
+
+    def _check_value(
+        self, index: int, kind: str, voucher_id: str, voucher: _Voucher, amount: int
+    ) -> None:
+        if amount != voucher.value:
+            message = f"moves {amount} for voucher {voucher_id} worth {voucher.value}"
+            self._bad("vouchers", index, kind, message)
+
+
+def _postings_problem(postings: object) -> str | None:
+    """Why `postings` is not a list of positive moves between two distinct accounts, if not."""
+    if type(postings) is not list or not postings:
+        return "postings is not a non-empty list"
+    for posting in postings:
+        if type(posting) is not dict:
+            return f"posting {_clip(posting)} is not an object"
+        source, destination = posting.get("source"), posting.get("destination")
+        amount = posting.get("amount")
+        if type(source) is not str or type(destination) is not str or not source or not destination:
+            return f"posting {_clip(posting)} lacks a source or destination account"
+        if source == destination:
+            return f"posting moves money from {source} to itself"
+        if type(amount) is not int or amount <= 0:
+            return f"posting amount {amount!r} is not a positive integer"
+    return None
+
+
+# --- Small helpers.
+
+
+def _is_time(text: str, pattern: re.Pattern[str]) -> bool:
+    if not pattern.fullmatch(text):
+        return False
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_count(value: object) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _load_json(data: bytes) -> object:
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _stream_sha256(archive: zipfile.ZipFile, name: str) -> str:
+    digest = hashlib.sha256()
+    with archive.open(name) as member:
+        while block := member.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _same_key(a: Verifier, b: Verifier) -> bool:
+    return (
+        a.name == b.name
+        and a.key_id == b.key_id
+        and a.public_key.public_bytes_raw() == b.public_key.public_bytes_raw()
+    )
+
+
+def _label(verifier: Verifier) -> str:
+    return f"{verifier.name}+{verifier.key_id.hex()}"
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _account_kind(account: str) -> str:
+    parts = account.split(":")
+    return f"{parts[0]}:*:{parts[-1]}" if len(parts) >= 3 else "other"
+
+
+def _short(exc: BaseException) -> str:
+    return _clip(str(exc) or type(exc).__name__, 160)
+
+
+def _clip(value: object, limit: int = 80) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _or_unknown(value: int | None) -> str:
+    return "?" if value is None else str(value)
