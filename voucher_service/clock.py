@@ -21,7 +21,8 @@ def set_clock(source: Callable[[], datetime] | None) -> None:
 
 def rfc3339(moment: datetime) -> str:
     """RFC 3339 UTC with a Z, seconds precision: how every time leaves the service."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = moment.astimezone(UTC)
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}Z"
 
 
 def parse_rfc3339(text: str) -> datetime:

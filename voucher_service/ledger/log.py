@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar, Unpack
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -27,8 +27,7 @@ from voucher_service.ledger.models import (
 )
 from voucher_service.ledger.sequencer import checkpoint_note, node_reader
 
-
-Q = TypeVar("Q", bound=Select[Unpack[tuple[Any, ...]]])
+Q = TypeVar("Q", bound=Select[*tuple[Any, ...]])
 
 
 def b64(data: bytes) -> str:

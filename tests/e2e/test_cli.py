@@ -1,0 +1,171 @@
+"""The `voucher-service` command, run with click's runner against a real database."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from voucher_service.cli import main
+
+
+@pytest.fixture
+def env(database_url: str, keys_dir: Path, tmp_path: Path) -> dict[str, str]:
+    return {
+        "DATABASE_URL": database_url,
+        "VOUCHER_SERVICE_KEYS_DIR": str(tmp_path / "keys"),
+        "PUBLIC_BASE_URL": "https://pass.example.fr",
+    }
+
+
+@pytest.fixture
+def create_app() -> Any:
+    """The app as `voucher_service.wsgi` builds it, from the environment; disposed after."""
+    from voucher_service.web.app import create_app as factory
+
+    made: list[Any] = []
+
+    def make() -> Any:
+        made.append(factory())
+        return made[-1]
+
+    yield make
+    for app in made:
+        app.extensions["voucher_service"].database.dispose()
+
+
+def run(env: dict[str, str], *args: str) -> Any:
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def test_db_upgrade_is_idempotent(env: dict[str, str]) -> None:
+    assert run(env, "db", "upgrade").exit_code == 0
+    assert run(env, "db", "upgrade").exit_code == 0
+
+
+def test_demo_seeds_once_and_mints_fresh_keys_each_run(env: dict[str, str]) -> None:
+    first = json.loads(run(env, "demo", "--json").output)
+    second = json.loads(run(env, "demo", "--json").output)
+    assert set(first["keys"]) == {"admin", "issuer", "partner", "auditor"}
+    assert first["keys"] != second["keys"]
+    assert first["base_url"] == "https://pass.example.fr"
+    from voucher_service.db import Database
+    from voucher_service.programs.models import Program
+
+    database = Database(env["DATABASE_URL"])
+    with database.read() as session:
+        assert session.query(Program).count() == 1
+    database.dispose()
+
+
+def test_demo_is_refused_in_production(env: dict[str, str]) -> None:
+    production = {**env, "VOUCHER_SERVICE_ENV": "production", "VOUCHER_SERVICE_SECRET": "x" * 32}
+    result = CliRunner().invoke(main, ["demo"], env=production)
+    assert result.exit_code != 0
+    assert "refused in production" in result.output
+
+
+def test_apikey_create_prints_a_key_once_that_the_api_accepts(
+    env: dict[str, str], keys_dir: Path
+) -> None:
+    made = json.loads(run(env, "apikey", "create", "--role", "auditor", "--json").output)
+    assert made["role"] == "auditor"
+    assert made["key"].startswith("vsk_")
+    bad = CliRunner().invoke(main, ["apikey", "create", "--role", "issuer"], env=env)
+    assert bad.exit_code != 0
+    assert "organisation" in bad.output
+
+
+def test_the_whole_life_of_a_voucher_then_an_offline_audit(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, create_app: Any
+) -> None:
+    keys = json.loads(run(env, "demo", "--json").output)["keys"]
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("VOUCHER_SERVICE_SEQUENCER", "off")
+    client = create_app().test_client()
+    program = client.get("/v1/partners", headers={"Authorization": f"Bearer {keys['issuer']}"})
+    assert program.status_code == 200
+    from voucher_service.db import Database
+    from voucher_service.programs.models import Program
+
+    database = Database(env["DATABASE_URL"])
+    with database.read() as session:
+        program_id = session.query(Program.id).scalar()
+    database.dispose()
+    booklet = client.post(
+        "/v1/booklets",
+        json={"program_id": program_id, "beneficiary_ref": "dossier-1"},
+        headers={"Authorization": f"Bearer {keys['issuer']}", "Idempotency-Key": "b"},
+    ).json
+    redeemed = client.post(
+        "/v1/redemptions",
+        json={"token": booklet["vouchers"][0]["token"]},
+        headers={"Authorization": f"Bearer {keys['partner']}", "Idempotency-Key": "r"},
+    )
+    assert redeemed.status_code == 201
+    assert "integrated 3 entries" in run(env, "ledger", "integrate").output
+    archive = client.get("/v1/audit/bundle", headers={"Authorization": f"Bearer {keys['auditor']}"})
+    bundle = tmp_path / "bundle.zip"
+    bundle.write_bytes(archive.data)
+    archive.close()
+    with zipfile.ZipFile(bundle) as opened:
+        assert set(opened.namelist()) == {
+            "entries.jsonl", "checkpoint", "checkpoint.key", "jwks.json", "manifest.json"
+        }  # fmt: skip
+    key = client.get("/v1/ledger/checkpoint/key").text
+    (tmp_path / "key").write_text(key)
+    verified = CliRunner().invoke(
+        main, ["audit", "verify", str(bundle), "--key", str(tmp_path / "key")]
+    )
+    assert verified.exit_code == 0, verified.output
+    foreign = "pass.example.fr/ledger+00000000+AQ" + "A" * 42 + "="
+    refused = CliRunner().invoke(main, ["audit", "verify", str(bundle), "--key", foreign])
+    assert refused.exit_code != 0
+
+
+def test_keys_rotate_signs_new_vouchers_with_a_new_key_and_keeps_the_old_published(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, create_app: Any
+) -> None:
+    keys = json.loads(run(env, "demo", "--json").output)["keys"]
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("VOUCHER_SERVICE_SEQUENCER", "off")
+    from voucher_service.db import Database
+    from voucher_service.programs.models import Program
+
+    database = Database(env["DATABASE_URL"])
+    with database.read() as session:
+        program_id = session.query(Program.id).scalar()
+    database.dispose()
+
+    def issue(app_client: Any, key: str) -> Any:
+        return app_client.post(
+            "/v1/booklets",
+            json={"program_id": program_id, "beneficiary_ref": key},
+            headers={"Authorization": f"Bearer {keys['issuer']}", "Idempotency-Key": key},
+        ).json["vouchers"][0]
+
+    before = create_app().test_client()
+    old_voucher = issue(before, "before")
+    old_kids = [k["kid"] for k in before.get("/.well-known/jwks.json").json["keys"]]
+    assert "new voucher-signing key" in run(env, "keys", "rotate").output
+    after = create_app().test_client()
+    new_voucher = issue(after, "after")
+    kids = [k["kid"] for k in after.get("/.well-known/jwks.json").json["keys"]]
+    assert len(kids) == 2
+    assert set(old_kids) < set(kids)
+    import jwt
+
+    assert jwt.get_unverified_header(new_voucher["token"])["kid"] not in old_kids
+    partner = {"Authorization": f"Bearer {keys['partner']}", "Idempotency-Key": "old"}
+    assert (
+        after.post(
+            "/v1/redemptions", json={"token": old_voucher["token"]}, headers=partner
+        ).status_code
+        == 201
+    )
