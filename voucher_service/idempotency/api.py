@@ -94,6 +94,11 @@ class Outcome:
     replayed: bool
 
 
+def encode_body(view: dict[str, Any]) -> str:
+    """The bytes of an answer, as sent and as kept for its replays."""
+    return json.dumps(view, separators=(",", ":"))
+
+
 def run_once(
     session: Session,
     idem: Idempotency,
@@ -105,6 +110,6 @@ def run_once(
     stored = claim(session, idem, now)
     if stored is not None:
         return Outcome(stored.status, stored.body, replayed=True)
-    body = json.dumps(produce(), separators=(",", ":"))
+    body = encode_body(produce())
     store(session, idem, status, body)
     return Outcome(status, body, replayed=False)

@@ -30,9 +30,16 @@ class Posting:
 
 @dataclass(frozen=True)
 class RecordedTransfer:
+    """A transfer as the ledger shows it: its entry, the entry's canonical bytes and leaf hash."""
+
     id: str
-    leaf_hash: bytes
+    kind: str
+    at: datetime
+    program_id: str | None
+    partner_id: str | None
     entry: dict[str, Any]
+    data: bytes
+    leaf_hash: bytes
 
     @property
     def leaf_hash_b64(self) -> str:
@@ -48,8 +55,7 @@ def canonical(entry: dict[str, Any]) -> bytes:
     return bytes(rfc8785.dumps(entry))
 
 
-def record_transfer(
-    session: Session,
+def build_transfer(
     kind: str,
     at: datetime,
     postings: list[Posting],
@@ -59,7 +65,7 @@ def record_transfer(
     transfer_id: str | None = None,
     **refs: Any,
 ) -> RecordedTransfer:
-    """Insert a transfer, its postings and its place in the log queue (caller's transaction)."""
+    """The transfer's entry, canonical bytes and leaf hash, before anything is written."""
     if not postings:
         raise ValueError("a transfer has at least one posting")
     transfer_id = transfer_id or new_id()
@@ -77,24 +83,47 @@ def record_transfer(
         entry["partner_id"] = partner_id
     entry.update({name: value for name, value in refs.items() if value is not None})
     data = canonical(entry)
-    digest = leaf_hash(data)
-    session.execute(
-        insert(LedgerTransfer),
-        [
-            {
-                "id": transfer_id,
-                "kind": kind,
-                "at": at,
-                "program_id": program_id,
-                "partner_id": partner_id,
-                "entry": data.decode(),
-                "leaf_hash": digest,
-            }
-        ],
+    return RecordedTransfer(
+        transfer_id, kind, at, program_id, partner_id, entry, data, leaf_hash(data)
     )
+
+
+def transfer_row(transfer: RecordedTransfer) -> dict[str, Any]:
+    return {
+        "id": transfer.id,
+        "kind": transfer.kind,
+        "at": transfer.at,
+        "program_id": transfer.program_id,
+        "partner_id": transfer.partner_id,
+        "entry": transfer.data.decode(),
+        "leaf_hash": transfer.leaf_hash,
+    }
+
+
+def record_transfer(
+    session: Session,
+    kind: str,
+    at: datetime,
+    postings: list[Posting],
+    *,
+    program_id: str | None = None,
+    partner_id: str | None = None,
+    transfer_id: str | None = None,
+    **refs: Any,
+) -> RecordedTransfer:
+    """Insert a transfer, its postings and its place in the log queue (caller's transaction)."""
+    transfer = build_transfer(
+        kind, at, postings, program_id=program_id, partner_id=partner_id,
+        transfer_id=transfer_id, **refs,
+    )  # fmt: skip
+    write_transfer(session, transfer)
+    return transfer
+
+
+def write_transfer(session: Session, transfer: RecordedTransfer) -> None:
+    session.execute(insert(LedgerTransfer), [transfer_row(transfer)])
     session.execute(
         insert(LedgerPosting),
-        [{"transfer_id": transfer_id, **posting} for posting in entry["postings"]],
+        [{"transfer_id": transfer.id, **posting} for posting in transfer.entry["postings"]],
     )
-    session.execute(insert(LogQueue), [{"transfer_id": transfer_id}])
-    return RecordedTransfer(transfer_id, digest, entry)
+    session.execute(insert(LogQueue), [{"transfer_id": transfer.id}])

@@ -28,7 +28,7 @@ from voucher_service.organisations.models import organisation_programs
 from voucher_service.programs.models import Program
 from voucher_service.vouchers.codes import code_hash, derive_code, format_code
 from voucher_service.vouchers.models import CANCELLED, ISSUED, REDEEMED, Booklet, Voucher
-from voucher_service.vouchers.tokens import new_jti, sign_voucher
+from voucher_service.vouchers.tokens import new_jti, sign_voucher, voucher_id_for
 
 
 def beneficiary_hash(secret: bytes, organisation_id: str, beneficiary_ref: str) -> str:
@@ -140,7 +140,8 @@ def _write_booklet(
     key, secret = ctx.keys.voucher.current, ctx.keys.secret
     rows, printed = [], []
     for position in range(1, size + 1):
-        jti, voucher_id = new_jti(), new_id()
+        jti = new_jti()
+        voucher_id = voucher_id_for(jti)
         code = derive_code(secret, jti)
         token = sign_voucher(
             key, ctx.settings.issuer, jti, program.code, program.face_value_cents, expires_at

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from voucher_service.auth.api import Principal
@@ -28,7 +28,13 @@ from voucher_service.errors import (
     VoucherRevoked,
 )
 from voucher_service.ledger import accounts
-from voucher_service.ledger.transfers import Posting, RecordedTransfer, record_transfer
+from voucher_service.ledger.transfers import (
+    Posting,
+    RecordedTransfer,
+    build_transfer,
+    record_transfer,
+    write_transfer,
+)
 from voucher_service.partners.models import partner_programs
 from voucher_service.programs.models import Program
 from voucher_service.vouchers.codes import InvalidCode, code_hash, normalise_code
@@ -164,41 +170,66 @@ def redeem(
     voucher_id, program_id, value, jti = claimed
     if ref.token_value is not None and ref.token_value != value:
         raise InvalidVoucherToken("the token does not match the voucher it names")
+    made = prepare_redemption(
+        ctx, partner.partner_id, voucher_id, program_id, value, jti, service, now
+    )
+    write_transfer(session, made.transfer)
+    session.execute(insert(Redemption), [made.row])
+    return made.view
+
+
+@dataclass(frozen=True)
+class PreparedRedemption:
+    """Everything a redemption writes and answers, computed before the database is touched."""
+
+    transfer: RecordedTransfer
+    row: dict[str, Any]
+    view: dict[str, Any]
+
+
+def prepare_redemption(
+    ctx: ServiceContext,
+    partner_id: str,
+    voucher_id: str,
+    program_id: str,
+    value: int,
+    jti: str,
+    service: str | None,
+    now: datetime,
+) -> PreparedRedemption:
     redemption_id = new_id()
-    transfer = record_transfer(
-        session,
+    transfer = build_transfer(
         "redeem",
         now,
         [
             Posting(
                 accounts.program_outstanding(program_id),
-                accounts.partner_payable(partner.partner_id),
+                accounts.partner_payable(partner_id),
                 value,
             )
         ],
         program_id=program_id,
-        partner_id=partner.partner_id,
+        partner_id=partner_id,
         voucher_ids=[voucher_id],
         redemption_id=redemption_id,
     )
-    receipt = sign_receipt(
-        ctx, redemption_id, voucher_id, jti, partner.partner_id, value, now, transfer
-    )
-    redemption = Redemption(
-        id=redemption_id,
-        voucher_id=voucher_id,
-        program_id=program_id,
-        partner_id=partner.partner_id,
-        value_cents=value,
-        service=service,
-        redeemed_at=now,
-        transfer_id=transfer.id,
-        leaf_hash=transfer.leaf_hash_b64,
-        receipt=receipt,
-    )
-    session.add(redemption)
-    session.flush()
-    return redemption_view(redemption)
+    receipt = sign_receipt(ctx, redemption_id, voucher_id, jti, partner_id, value, now, transfer)
+    row = {
+        "id": redemption_id,
+        "voucher_id": voucher_id,
+        "program_id": program_id,
+        "partner_id": partner_id,
+        "value_cents": value,
+        "service": service,
+        "redeemed_at": now,
+        "transfer_id": transfer.id,
+        "leaf_hash": transfer.leaf_hash_b64,
+        "receipt": receipt,
+        "reversed_at": None,
+        "reversal_reason": None,
+        "reversal_transfer_id": None,
+    }
+    return PreparedRedemption(transfer, row, redemption_view(Redemption(**row)))
 
 
 def sign_receipt(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,14 @@ class VoucherClaims:
     value_cents: int
     expires_at: int
     kid: str
+
+
+# Voucher ids are derived from the jti, so a token names its voucher row without a lookup.
+VOUCHER_NAMESPACE = uuid.UUID("3f1d4a2e-8c57-4b8e-9a61-0c7d2e5b9f10")
+
+
+def voucher_id_for(jti: str) -> str:
+    return str(uuid.uuid5(VOUCHER_NAMESPACE, jti))
 
 
 def new_jti() -> str:

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, g, request
 
 from voucher_service.clock import now
 from voucher_service.idempotency.api import run_once
-from voucher_service.vouchers import issuance, redemption
+from voucher_service.vouchers import fast_redemption, issuance, redemption
 from voucher_service.web.auth import requires
 from voucher_service.web.helpers import (
     idempotency,
@@ -76,6 +76,12 @@ def post_redemption() -> Response:
     body = json_body("redemption-create.request")
     idem = idempotency(g.principal.id, body)
     svc, moment = services(), now()
+    if svc.database.dialect == "postgresql" and "token" in body:
+        fast = fast_redemption.redeem_token(
+            svc.database, svc.context, g.principal, body["token"], body.get("service"), idem, moment
+        )
+        if fast is not None:
+            return outcome_response(fast)
     with svc.database.atomic() as session:
         outcome = run_once(
             session,

@@ -1,0 +1,74 @@
+"""Bulk set-up for `make bench`: a programme, a partner and many vouchers, issued for real."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from voucher_service.auth.api import Principal, create_api_key
+from voucher_service.clock import now
+from voucher_service.config import Settings
+from voucher_service.context import ServiceContext
+from voucher_service.db import Database
+from voucher_service.keys import load_keys
+from voucher_service.organisations.api import create_organisation
+from voucher_service.partners.api import PartnerInput, create_partner
+from voucher_service.programs.api import ProgramInput, create_program
+from voucher_service.vouchers.issuance import issue_booklet
+from voucher_service.vouchers.ratelimit import MemoryFailureLimiter
+
+BOOKLET = 50
+
+
+def issue_bench_vouchers(count: int) -> dict[str, Any]:
+    """Issue `count` vouchers through the real use case; return their tokens and a partner key."""
+    settings = Settings.from_env()
+    ctx = ServiceContext(settings, load_keys(settings), MemoryFailureLimiter(20, 60))
+    database = Database(settings.database_url)
+    moment = now()
+    with database.atomic() as session:
+        program = create_program(session, _bench_program(count), moment)
+        organisation = create_organisation(session, "Bench CCAS", "ccas", [program.id], moment)
+        partner = create_partner(
+            session,
+            PartnerInput(
+                "73282932000074", "Bench venue", "1 rue", "87000", 45.8, 1.2, [], [program.id]
+            ),
+            moment,
+        )
+        issuer_key, _ = create_api_key(session, "issuer", moment, organisation_id=organisation.id)
+        issuer = Principal(issuer_key.id, "issuer", organisation.id)
+        _, partner_key = create_api_key(session, "partner", moment, partner_id=partner.id)
+        program_id = program.id
+    tokens: list[str] = []
+    for start in range(0, count, BOOKLET):
+        with database.atomic() as session:
+            booklet = issue_booklet(
+                session,
+                ctx,
+                issuer,
+                program_id,
+                f"bench-{start}",
+                min(BOOKLET, count - start),
+                now(),
+            )
+        tokens += [voucher["token"] for voucher in booklet["vouchers"]]
+    database.dispose()
+    return {"partner_key": partner_key, "tokens": tokens}
+
+
+def _bench_program(count: int) -> ProgramInput:
+    return ProgramInput(
+        code="BENCH",
+        name="Bench programme",
+        funder="Bench funder",
+        budget_cents=count * 1000,
+        face_value_cents=1000,
+        currency="EUR",
+        booklet_size=BOOKLET,
+        valid_from=datetime(2026, 1, 1, tzinfo=UTC),
+        valid_until=datetime(2100, 1, 1, tzinfo=UTC),
+        voucher_validity_days=365,
+        max_vouchers_per_beneficiary=BOOKLET,
+        territory=["87"],
+    )
