@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -95,6 +96,9 @@ def split_tokens(tokens: list[str], prefix: Path, runs: int) -> list[Path]:
 
 
 def start(app: str, port: int, env: dict[str, str], chdir: Path) -> subprocess.Popen[bytes]:
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            sys.exit(f"port {port} is taken: stop what listens there first")
     process = subprocess.Popen(
         [BIN / "gunicorn", "-w", "4", "-b", f"127.0.0.1:{port}", "--chdir", str(chdir), app],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
@@ -117,10 +121,16 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=30)
 
 
+def wrk_script() -> Path:
+    """The yardstick's wrk script when it is there (the same load for both), else ours."""
+    shared = YARDSTICK / "redeem.lua"
+    return shared if shared.is_file() else Path(__file__).with_name("redeem.lua")
+
+
 def wrk(port: int, tokens: Path, key: str, prefix: str) -> dict[str, float]:
     env = {**os.environ, "TOKENS": str(tokens), "API_KEY": key, "KEY_PREFIX": prefix}
     out = subprocess.run(
-        [ensure_wrk(), "-t2", "-c16", f"-d{SECONDS}s", "-s", str(YARDSTICK / "redeem.lua"),
+        [ensure_wrk(), "-t2", "-c16", f"-d{SECONDS}s", "-s", str(wrk_script()),
          f"http://127.0.0.1:{port}"], env=env, check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -129,8 +139,10 @@ def wrk(port: int, tokens: Path, key: str, prefix: str) -> dict[str, float]:
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     if requests > TOKENS_PER_RUN:
-        sys.exit(f"a run used {requests} requests but had only {TOKENS_PER_RUN} fresh tokens")
+        sys.exit(f"a run sent {requests} requests for {TOKENS_PER_RUN} fresh tokens: raise "
+                 "BENCH_TOKENS_PER_RUN")  # fmt: skip
     return {
+        "requests": requests,
         "rps": rps,
         "p50_ms": p50,
         "p99_ms": p99,
@@ -141,37 +153,44 @@ def wrk(port: int, tokens: Path, key: str, prefix: str) -> dict[str, float]:
 def run() -> dict[str, Any]:
     if not YARDSTICK.is_dir():
         print(f"(no yardstick at {YARDSTICK}: measuring voucher-service alone)")
+    servers: list[subprocess.Popen[bytes]] = []
+    results: dict[str, list[dict[str, float]]] = {"voucher_service": [], "yardstick": []}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        ours_env, partner_key, ours_tokens = prepare_ours(fresh_database("vs_bench"), work, ROUNDS)
-        ours = start("voucher_service.wsgi:app", OURS_PORT, ours_env, ROOT)
-        ref = None
-        if YARDSTICK.is_dir():
-            ref_dsn = fresh_database("refbench")
-            ref_tokens = prepare_yardstick(ref_dsn, work, ROUNDS)
-            ref = start(
-                "reference_app:app", REF_PORT, {**os.environ, "REF_DSN": ref_dsn}, YARDSTICK
-            )
-        results: dict[str, list[dict[str, float]]] = {"voucher_service": [], "yardstick": []}
         try:
+            ours_env, partner_key, ours_tokens = prepare_ours(
+                fresh_database("vs_bench"), work, ROUNDS
+            )
+            servers.append(start("voucher_service.wsgi:app", OURS_PORT, ours_env, ROOT))
+            if YARDSTICK.is_dir():
+                ref_dsn = fresh_database("refbench")
+                ref_tokens = prepare_yardstick(ref_dsn, work, ROUNDS)
+                servers.append(
+                    start(
+                        "reference_app:app", REF_PORT, {**os.environ, "REF_DSN": ref_dsn}, YARDSTICK
+                    )
+                )
             for round_ in range(ROUNDS):
                 results["voucher_service"].append(
                     wrk(OURS_PORT, ours_tokens[round_], partner_key, f"ours{round_}")
                 )
-                if ref is not None:
+                if YARDSTICK.is_dir():
                     results["yardstick"].append(
                         wrk(REF_PORT, ref_tokens[round_], "ref-key", f"ref{round_}")
                     )
         finally:
-            stop(ours)
-            if ref is not None:
-                stop(ref)
+            for server in servers:
+                stop(server)
     return summarise(results)
 
 
 def summarise(results: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
     summary: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"),
                                "seconds": SECONDS, "rounds": ROUNDS, "runs": results}  # fmt: skip
+    failed = [r for runs in results.values() for r in runs if r["non_2xx"]]
+    if failed:
+        # A run whose requests were refused measured refusals, not redemptions.
+        summary["invalid"] = f"{len(failed)} run(s) had non-2xx answers"
     for name, runs in results.items():
         if runs:
             summary[name] = {field: statistics.median(r[field] for r in runs) for field in runs[0]}

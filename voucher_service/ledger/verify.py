@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 import json
+import os
 import re
+import subprocess
+import sys
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from voucher_service.ledger.accounts import is_source_account
 from voucher_service.ledger.bundle_format import (
@@ -38,6 +43,7 @@ _CHUNK = 1 << 20
 _MAX_LINE = 16 << 20  # no entry comes near this; a longer "line" is garbage, not a ledger
 _MAX_SMALL_MEMBER = 16 << 20  # checkpoint, key, JWKS and manifest are read whole
 _MAX_LISTED = 200  # a garbage log must not produce a million-line report
+_PARALLEL_FROM = 16 << 20  # below this many bytes of entries, a second process costs more
 _READ_ERRORS = (
     OSError,
     ValueError,
@@ -47,8 +53,9 @@ _READ_ERRORS = (
     zipfile.BadZipFile,
     zlib.error,
 )
-_UTC_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|\+00:00)")
-_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})")
+_DATE_TIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+_UTC_TIME = re.compile(_DATE_TIME + r"(Z|\+00:00)")  # entries: UTC, as the service writes them
+_RFC3339 = re.compile(_DATE_TIME + r"(Z|[+-][0-9]{2}:[0-9]{2})")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 # Each check the report names, in the order it prints them, with what it covers.
@@ -154,14 +161,16 @@ class _Findings:
     def __init__(self) -> None:
         self.failures: dict[str, list[str]] = {group: [] for group in _GROUPS}
         self.counts = dict.fromkeys(_GROUPS, 0)
+        self.listed = 0
         self.unlisted = 0
         self.warnings: list[str] = []
         self.unlisted_warnings = 0
 
     def fail(self, group: str, message: str) -> None:
         self.counts[group] += 1
-        if sum(len(listed) for listed in self.failures.values()) < _MAX_LISTED:
+        if self.listed < _MAX_LISTED:
             self.failures[group].append(message)
+            self.listed += 1
         else:
             self.unlisted += 1
 
@@ -269,9 +278,9 @@ class _Audit:
     # Check 1: the manifest.
 
     def _parse_manifest(self, data: bytes | None) -> _Manifest | None:
-        value = _load_json(data) if data is not None else None
         if data is None:
             return None
+        value = _load_json(data)
         if not isinstance(value, dict):
             self.fail("manifest", "manifest.json is not a JSON object")
             return None
@@ -318,9 +327,11 @@ class _Audit:
         for name in sorted(self.members - set(self.manifest.files) - {MANIFEST}):
             self.findings.warn(f"{name} is in the bundle but not covered by the manifest")
         if self.findings.counts["manifest"] == before and self.streamed is not None:
-            self.held["manifest"] = "manifest: the SHA-256 of " + ", ".join(
-                sorted(self.manifest.files)
-            ) + " match their bytes"
+            self.held["manifest"] = (
+                "manifest: the SHA-256 of "
+                + ", ".join(sorted(self.manifest.files))
+                + " match their bytes"
+            )
 
     def _member_sha256(
         self, archive: zipfile.ZipFile, name: str, small: dict[str, bytes]
@@ -417,7 +428,9 @@ class _Audit:
         before = self.findings.counts["checkpoint"]
         origin, size = checkpoint.origin, checkpoint.size
         if manifest.origin is not None and manifest.origin != origin:
-            self.fail("checkpoint", f"checkpoint origin {origin} ≠ manifest origin {manifest.origin}")
+            self.fail(
+                "checkpoint", f"checkpoint origin {origin} ≠ manifest origin {manifest.origin}"
+            )
         if self.verifier is not None and self.verifier.name != origin:
             self.fail("checkpoint", f"checkpoint origin {origin} ≠ key name {self.verifier.name}")
         if manifest.size is not None and manifest.size != size:
@@ -454,17 +467,13 @@ class _Audit:
     # Checks 5 to 7: one pass over the entries.
 
     def _stream_entries(self, archive: zipfile.ZipFile) -> None:
-        replay = self.replay = _Replay(self.fail)
+        replay = self.replay = _Replay(self.fail, self.findings.warn)
         snapshot_at = self.previous.size if self.previous is not None else -1
         try:
-            with archive.open(ENTRIES) as member:
-                self.streamed = _hash_and_replay(member, replay, snapshot_at, self._unterminated)
+            self.streamed = self._read_entries(archive, replay, snapshot_at)
         except _READ_ERRORS as exc:
-            self.fail(
-                "bundle",
-                f"entries.jsonl could not be read after entry {replay.entries - 1} "
-                f"({_short(exc)})",
-            )
+            message = f"entries.jsonl could not be read past its first {replay.entries} entries"
+            self.fail("bundle", f"{message} ({_short(exc)})")
             return
         replay.finish()
         count = self.streamed.count
@@ -481,6 +490,22 @@ class _Audit:
             "each, amounts equal to face values; each programme's outstanding balance equals "
             "the value of its vouchers in circulation"
         )
+
+    def _read_entries(
+        self, archive: zipfile.ZipFile, replay: _Replay, snapshot_at: int
+    ) -> _Streamed:
+        worker = None
+        if archive.getinfo(ENTRIES).file_size >= _PARALLEL_FROM:
+            worker = _HashWorker.start(snapshot_at)
+        hasher = worker or _Hasher(snapshot_at)
+        try:
+            with archive.open(ENTRIES) as member, _collector_paused():
+                _replay_pass(member, hasher, replay, self._unterminated)
+            streamed = hasher.result()
+        finally:
+            if worker is not None:
+                worker.close()
+        return streamed or _hash_alone(archive, snapshot_at)
 
     def _unterminated(self) -> None:
         self.fail("entries", "entries.jsonl does not end with a newline")
@@ -524,7 +549,9 @@ class _Audit:
         skipped = [
             _GROUPS[g]
             for g in _GROUPS
-            if g not in self.held and findings.counts[g] == 0 and (g != "previous" or previous_given)
+            if g not in self.held
+            and findings.counts[g] == 0
+            and (g != "previous" or previous_given)
         ]
         if skipped and not findings.total():
             findings.fail("bundle", "some checks could not run: " + ", ".join(skipped))
@@ -563,72 +590,209 @@ def _inconsistency(previous: Checkpoint, checkpoint: Checkpoint, streamed: _Stre
 # --- The streaming pass: hash each line as it was logged, and replay it.
 
 
-def _hash_and_replay(
-    member: IO[bytes], replay: _Replay, snapshot_at: int, unterminated: Callable[[], None]
-) -> _Streamed:
-    """One pass, O(log n) memory for the tree: entries are never kept, only their effects."""
-    tree = CompactRange()
-    append, sha256, check = tree.append, hashlib.sha256, replay.entry
-    digest = hashlib.sha256()
-    prefix_root = EMPTY_ROOT if snapshot_at == 0 else None
-    count = 0
-    for line in _lines(member, digest.update, unterminated):
-        # The raw line is what was logged: hashing it, not a re-serialisation, proves that.
-        append(sha256(b"\x00" + line).digest())
-        check(count, line)
-        count += 1
-        if count == snapshot_at:
-            prefix_root = tree.root()
-    return _Streamed(count, tree.root(), digest.hexdigest(), prefix_root)
+class _Hasher:
+    """The member's SHA-256 and the Merkle tree of its lines, in O(log n) memory."""
+
+    def __init__(self, snapshot_at: int) -> None:
+        self._tree = CompactRange()
+        self._digest = hashlib.sha256()
+        self._snapshot_at = snapshot_at
+        self._prefix_root = EMPTY_ROOT if snapshot_at == 0 else None
+
+    def feed(self, block: bytes, lines: list[bytes]) -> None:
+        """Takes a block of the member and the lines it completes."""
+        self._digest.update(block)
+        tree, sha256, snapshot_at = self._tree, hashlib.sha256, self._snapshot_at
+        append = tree.append
+        for line in lines:
+            # The raw line is what was logged: hashing it, not a re-serialisation, proves that.
+            append(sha256(b"\x00" + line).digest())
+            if tree.size == snapshot_at:
+                self._prefix_root = tree.root()
+
+    def result(self) -> _Streamed:
+        tree = self._tree
+        return _Streamed(tree.size, tree.root(), self._digest.hexdigest(), self._prefix_root)
 
 
-def _lines(
-    member: IO[bytes], update: Callable[[bytes], object], unterminated: Callable[[], None]
-) -> Iterator[bytes]:
-    """The member's newline-terminated lines, read in large blocks (also fed to `update`)."""
-    tail = b""
-    while block := member.read(_CHUNK):
-        update(block)
-        lines = (tail + block).split(b"\n")
-        tail = lines.pop()
-        if len(tail) > _MAX_LINE:
+class _HashWorker:
+    """A _Hasher in a child interpreter: on two cores, hashing overlaps the replay.
+
+    The child is `python -c`, not multiprocessing: spawning would re-import the caller's
+    __main__ and forking beside threads is unsafe. Should it fail, `result` is None and the
+    caller hashes the entries itself.
+    """
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self._process = process
+        self._broken = False
+
+    @classmethod
+    def start(cls, snapshot_at: int) -> _HashWorker | None:
+        if not sys.executable or getattr(sys, "frozen", False):  # a frozen app has no `-c`
+            return None
+        code = f"from {__name__} import _hash_stdin; _hash_stdin({int(snapshot_at)})"
+        env = os.environ | {"PYTHONPATH": _package_root_path()}
+        try:
+            process = subprocess.Popen(  # noqa: S603 (our own interpreter and code, no shell)
+                [sys.executable, "-c", code],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=env,
+            )
+        except OSError:
+            return None
+        return cls(process)
+
+    def feed(self, block: bytes, lines: list[bytes]) -> None:
+        stdin = self._process.stdin
+        if stdin is None or self._broken:
+            return
+        try:
+            stdin.write(block)
+        except OSError:
+            self._broken = True
+
+    def result(self) -> _Streamed | None:
+        try:
+            output, _ = self._process.communicate(timeout=600)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            return None
+        if self._broken or self._process.returncode != 0:
+            return None
+        return _streamed_from_json(output)
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+        for stream in (self._process.stdin, self._process.stdout):
+            if stream is not None:
+                stream.close()
+
+
+def _hash_stdin(snapshot_at: int) -> None:
+    """The child's side: the entries member on stdin, its _Streamed as JSON on stdout."""
+    hasher, splitter = _Hasher(snapshot_at), _Splitter()
+    stdin = sys.stdin.buffer
+    while block := stdin.read(_CHUNK):
+        hasher.feed(block, splitter.split(block))
+    hasher.feed(b"", splitter.rest())
+    streamed = hasher.result()
+    prefix_root = streamed.prefix_root
+    result = {
+        "count": streamed.count,
+        "root": _b64(streamed.root),
+        "sha256": streamed.sha256,
+        "prefix_root": None if prefix_root is None else _b64(prefix_root),
+    }
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+def _streamed_from_json(output: bytes) -> _Streamed | None:
+    try:
+        value = json.loads(output.strip().rsplit(b"\n", 1)[-1])  # past any stray output
+        prefix_root = value["prefix_root"]
+        return _Streamed(
+            int(value["count"]),
+            base64.b64decode(value["root"]),
+            str(value["sha256"]),
+            None if prefix_root is None else base64.b64decode(prefix_root),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _package_root_path() -> str:
+    """The child must import this very module, whatever the parent's sys.path was."""
+    root = str(Path(__file__).resolve().parents[2])
+    inherited = os.environ.get("PYTHONPATH")
+    return os.pathsep.join([root, inherited]) if inherited else root
+
+
+class _Splitter:
+    """Cuts a stream of blocks into newline-terminated lines; a line never spans two results."""
+
+    def __init__(self) -> None:
+        self._tail = b""
+
+    def split(self, block: bytes) -> list[bytes]:
+        lines = (self._tail + block).split(b"\n")
+        self._tail = lines.pop()
+        if len(self._tail) > _MAX_LINE:
             raise ValueError(f"a line longer than {_MAX_LINE} bytes")
-        yield from lines
-    if tail:
+        return lines
+
+    def rest(self) -> list[bytes]:
+        """The last line when the member does not end with a newline."""
+        return [self._tail] if self._tail else []
+
+
+def _replay_pass(
+    member: IO[bytes],
+    hasher: _Hasher | _HashWorker,
+    replay: _Replay | None,
+    unterminated: Callable[[], None],
+) -> None:
+    """Reads the member once, feeding every block to the hasher and every line to the replay."""
+    splitter = _Splitter()
+    check = replay.entry if replay is not None else None
+    index = 0
+    while block := member.read(_CHUNK):
+        lines = splitter.split(block)
+        hasher.feed(block, lines)
+        if check is not None:
+            for line in lines:
+                check(index, line)
+                index += 1
+    rest = splitter.rest()
+    if rest:
         unterminated()
-        yield tail
+        hasher.feed(b"", rest)
+        if check is not None:
+            check(index, rest[0])
+
+
+def _hash_alone(archive: zipfile.ZipFile, snapshot_at: int) -> _Streamed:
+    """The hashing half of the pass, by itself: when the worker could not do it."""
+    hasher = _Hasher(snapshot_at)
+    with archive.open(ENTRIES) as member:
+        _replay_pass(member, hasher, None, lambda: None)
+    return hasher.result()
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The pass makes no reference cycles; the collector would only re-walk the growing maps."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # --- The replay: balances and voucher invariants, entry by entry.
 
 
-class _Voucher:
-    """What the replay knows of a voucher: programme, face value and where it stands."""
-
-    __slots__ = ("ended", "issued_by", "partner", "program", "redeemed_at", "redeemed_by", "value")
-
-    def __init__(self, program: str, value: int, issued_by: int) -> None:
-        self.program = program
-        self.value = value
-        self.issued_by = issued_by
-        self.redeemed_by: str | None = None  # the live redeem entry's id
-        self.redeemed_at = -1  # and its index
-        self.partner: str | None = None
-        self.ended: str | None = None  # the kind of entry that took it out of circulation
-
-    @property
-    def outstanding(self) -> bool:
-        return self.redeemed_by is None and self.ended is None
+# Plain tuples, not objects: a booklet's vouchers share one, and there may be millions.
+Issued = tuple[str, int, int]  # programme id, face value, index of the issuing entry
+Redeemed = tuple[str, int, str]  # the live redeem entry's id, its index, the partner
 
 
 class _Replay:
     """Checks each entry and replays its postings; keeps ids and vouchers, never entries."""
 
-    def __init__(self, fail: Fail) -> None:
+    def __init__(self, fail: Fail, warn: Callable[[str], None]) -> None:
         self._fail = fail
+        self._warn = warn
         self.entries = 0
         self.balances: dict[str, int] = {}
-        self.vouchers: dict[str, _Voucher] = {}
+        self.vouchers: dict[str, Issued] = {}
+        self.redeemed: dict[str, Redeemed] = {}  # vouchers with a live redemption
+        self.ended: dict[str, str] = {}  # vouchers cancelled or expired, and by what
         self.unknown_kinds: dict[str, list[int]] = {}  # kind -> [count, first index]
         self._ids: set[str] = set()
         self._names: dict[str, str] = {}  # one string per programme and partner id
@@ -647,8 +811,14 @@ class _Replay:
 
     def entry(self, index: int, line: bytes) -> None:
         self.entries = index + 1
-        entry = self._parse(index, line)
-        if entry is None:
+        try:
+            text = line.decode()
+            entry, end = self._decode(text)
+        except (ValueError, RecursionError) as exc:
+            self._bad("entries", index, None, f"not valid UTF-8 JSON ({_short(exc)})")
+            return
+        if end != len(text) or type(entry) is not dict:
+            self._bad("entries", index, None, "not one JSON object")
             return
         kind = self._header(index, entry)
         postings = self._post(index, kind, entry)
@@ -661,11 +831,17 @@ class _Replay:
             self.unknown_kinds.setdefault(kind, [0, index])[0] += 1
 
     def finish(self) -> None:
+        self._check_outstanding()
+        for kind, (count, first) in sorted(self.unknown_kinds.items()):
+            self._warn(f"{count} entries of unknown kind {kind!r} (first: entry {first})")
+
+    def _check_outstanding(self) -> None:
         """The end-of-log invariant: outstanding balances are the vouchers in circulation."""
         expected: dict[str, int] = {}
-        for voucher in self.vouchers.values():
-            if voucher.outstanding:
-                expected[voucher.program] = expected.get(voucher.program, 0) + voucher.value
+        redeemed, ended = self.redeemed, self.ended
+        for voucher_id, (program, value, _) in self.vouchers.items():
+            if voucher_id not in redeemed and voucher_id not in ended:
+                expected[program] = expected.get(program, 0) + value
         programs = set(expected) | {
             account[len("program:") : -len(":outstanding")]
             for account in self.balances
@@ -680,31 +856,11 @@ class _Replay:
                     f"at the end, {account} holds {actual} but its vouchers in circulation "
                     f"are worth {due}",
                 )
-        for kind, (count, first) in sorted(self.unknown_kinds.items()):
-            self._fail_soft(f"{count} entries of unknown kind {kind!r} (first: entry {first})")
-
-    def _fail_soft(self, message: str) -> None:
-        self._fail("warning", message)
 
     def _bad(self, group: str, index: int, kind: str | None, message: str) -> None:
         self._fail(group, f"entry {index} ({kind or '?'}): {message}")
 
     # Form (check 5).
-
-    def _parse(self, index: int, line: bytes) -> Entry | None:
-        try:
-            text = line.decode()
-            entry, end = self._decode(text)
-        except (ValueError, RecursionError) as exc:
-            self._bad("entries", index, None, f"not valid UTF-8 JSON ({_short(exc)})")
-            return None
-        if end != len(text):
-            self._bad("entries", index, None, "data after the JSON object")
-            return None
-        if type(entry) is not dict:
-            self._bad("entries", index, None, "not a JSON object")
-            return None
-        return entry
 
     def _header(self, index: int, entry: Entry) -> str | None:
         kind = entry.get("kind")
@@ -716,8 +872,11 @@ class _Replay:
         if type(entry_id) is not str or not entry_id:
             self._bad("entries", index, kind, f"id {entry_id!r} is not a non-empty string")
             entry_id = ""
-        elif len(ids) == len(ids.add(entry_id) or ids):  # one hash lookup for "seen?"
-            self._bad("entries", index, kind, f"id {entry_id} appears twice in the log")
+        else:
+            seen = len(ids)
+            ids.add(entry_id)  # one hash lookup where `in` then `add` would take two
+            if len(ids) == seen:
+                self._bad("entries", index, kind, f"id {entry_id} appears twice in the log")
         self._id = entry_id
         at = entry.get("at")
         if at != self._last_at:  # most entries share the second of their neighbours
@@ -734,44 +893,52 @@ class _Replay:
         if problem is not None:
             self._bad("entries", index, kind, problem)
             return None
-        assert isinstance(postings, list)
+        postings = cast("Postings", postings)
         balances = self.balances
         get = balances.get
+        dipped = False
         for posting in postings:
             amount, source, destination = (
                 posting["amount"],
                 posting["source"],
                 posting["destination"],
             )
-            balances[source] = get(source, 0) - amount
             balances[destination] = get(destination, 0) + amount
-        for posting in postings:
-            source = posting["source"]
-            if balances[source] < 0 and not is_source_account(source):
-                self._bad("balances", index, kind, f"{source} goes negative ({balances[source]})")
+            left = balances[source] = get(source, 0) - amount
+            dipped = dipped or left < 0
+        if dipped:  # judged after the whole transfer: its postings land together
+            self._negatives(index, kind, postings)
         return postings
 
-    def _ref(self, index: int, kind: str, entry: Entry, name: str) -> str | None:
-        value = entry.get(name)
-        if type(value) is str and value:
-            return value
-        self._bad("entries", index, kind, f"{name} {value!r} is not a non-empty string")
-        return None
+    def _negatives(self, index: int, kind: str | None, postings: Postings) -> None:
+        for source in dict.fromkeys(posting["source"] for posting in postings):
+            balance = self.balances[source]
+            if balance < 0 and not is_source_account(source):
+                self._bad("balances", index, kind, f"{source} goes negative ({balance})")
 
-    def _name(self, index: int, kind: str, entry: Entry, name: str) -> str | None:
-        """A programme or partner id, one string each however many vouchers keep it."""
-        value = self._ref(index, kind, entry, name)
-        return None if value is None else self._names.setdefault(value, value)
+    def _refs(
+        self, index: int, kind: str, entry: Entry, names: tuple[str, ...]
+    ) -> tuple[str, ...] | None:
+        """The entry's references `names`, each a non-empty string, or None once reported."""
+        values: tuple[Any, ...] = tuple(map(entry.get, names))
+        for value in values:
+            if type(value) is not str or not value:
+                break
+        else:
+            return values
+        for name, value in zip(names, values, strict=True):
+            if type(value) is not str or not value:
+                self._bad("entries", index, kind, f"{name} {value!r} is not a non-empty string")
+        return None
 
     def _voucher_ids(self, index: int, kind: str, entry: Entry, one: bool) -> list[str] | None:
         ids = entry.get("voucher_ids")
-        if (
-            type(ids) is list
-            and ids
-            and (len(ids) == 1 or not one)
-            and all(type(vid) is str and vid for vid in ids)
-            and len(set(ids)) == len(ids)
-        ):
+        if type(ids) is not list or not ids:
+            pass
+        elif len(ids) == 1:  # every redemption and reversal: spare them the general check
+            if type(ids[0]) is str and ids[0]:
+                return ids
+        elif not one and all(type(vid) is str and vid for vid in ids) and len(set(ids)) == len(ids):
             return ids
         wanted = "one voucher id" if one else "distinct voucher ids"
         self._bad("entries", index, kind, f"voucher_ids {_clip(ids)} is not a list of {wanted}")
@@ -796,35 +963,39 @@ class _Replay:
         amount: int = posting["amount"]
         return amount
 
-    def _known(self, index: int, kind: str, voucher_id: str, program: str) -> _Voucher | None:
-        voucher = self.vouchers.get(voucher_id)
-        if voucher is None:
+    def _known(self, index: int, kind: str, voucher_id: str, program: str) -> Issued | None:
+        issued = self.vouchers.get(voucher_id)
+        if issued is None:
             self._bad("vouchers", index, kind, f"voucher {voucher_id} was never issued")
-        elif voucher.program != program:
-            self._bad(
-                "vouchers",
-                index,
-                kind,
-                f"voucher {voucher_id} belongs to programme {voucher.program}, not {program}",
-            )
             return None
-        return voucher
+        if issued[0] != program:
+            message = f"voucher {voucher_id} belongs to programme {issued[0]}, not {program}"
+            self._bad("vouchers", index, kind, message)
+            return None
+        return issued
+
+    def _whereabouts(self, voucher_id: str) -> str | None:
+        """Why a voucher is not in circulation, or None when it is."""
+        live = self.redeemed.get(voucher_id)
+        if live is not None:
+            return f"redeemed by entry {live[1]}"
+        return self.ended.get(voucher_id)
 
     # Kinds (checks 5 and 7).
 
     def _allocate(self, index: int, kind: str, entry: Entry, postings: Postings) -> None:
-        program = self._ref(index, kind, entry, "program_id")
-        funder = self._ref(index, kind, entry, "funder")
-        if program is not None and funder is not None:
+        refs = self._refs(index, kind, entry, ("program_id", "funder"))
+        if refs is not None:
+            program, funder = refs
             source, destination = f"funder:{funder}:appropriation", f"program:{program}:available"
             self._one_posting(index, kind, postings, source, destination)
 
     def _issue(self, index: int, kind: str, entry: Entry, postings: Postings) -> None:
-        program = self._name(index, kind, entry, "program_id")
-        booklet = self._ref(index, kind, entry, "booklet_id")
+        refs = self._refs(index, kind, entry, ("program_id", "booklet_id"))
         voucher_ids = self._voucher_ids(index, kind, entry, one=False)
-        if program is None or booklet is None or voucher_ids is None:
+        if refs is None or voucher_ids is None:
             return
+        program = self._names.setdefault(refs[0], refs[0])
         accounts = f"program:{program}:available", f"program:{program}:outstanding"
         amount = self._one_posting(index, kind, postings, *accounts)
         if amount is None:
@@ -834,103 +1005,110 @@ class _Replay:
             message = f"{amount} is not a whole face value for {len(voucher_ids)} vouchers"
             self._bad("vouchers", index, kind, message)
             return
-        vouchers = self.vouchers
+        issued = (program, value, index)
+        add = self.vouchers.setdefault
         for voucher_id in voucher_ids:
-            known = vouchers.get(voucher_id)
-            if known is None:
-                vouchers[voucher_id] = _Voucher(program, value, index)
-            else:
-                message = f"voucher {voucher_id} issued again (first by entry {known.issued_by})"
+            known = add(voucher_id, issued)
+            if known is not issued:
+                message = f"voucher {voucher_id} issued again (first by entry {known[2]})"
                 self._bad("vouchers", index, kind, message)
 
     def _redeem(self, index: int, kind: str, entry: Entry, postings: Postings) -> None:
-        program = self._ref(index, kind, entry, "program_id")
-        partner = self._name(index, kind, entry, "partner_id")
-        redemption = self._ref(index, kind, entry, "redemption_id")
+        refs = self._refs(index, kind, entry, ("program_id", "partner_id", "redemption_id"))
         voucher_ids = self._voucher_ids(index, kind, entry, one=True)
-        if program is None or partner is None or redemption is None or voucher_ids is None:
+        if refs is None or voucher_ids is None:
             return
+        program, partner, _ = refs
         accounts = f"program:{program}:outstanding", f"partner:{partner}:payable"
         amount = self._one_posting(index, kind, postings, *accounts)
-        voucher = self._known(index, kind, voucher_ids[0], program)
-        if amount is None or voucher is None:
-            return
-        if voucher.redeemed_by is not None:
-            message = f"voucher {voucher_ids[0]} redeemed twice: entry {voucher.redeemed_at}'s"
-            self._bad("vouchers", index, kind, f"{message} redemption is still live")
-        elif voucher.ended is not None:
-            message = f"voucher {voucher_ids[0]} was taken out of circulation by {voucher.ended}"
-            self._bad("vouchers", index, kind, message)
+        issued = self._known(index, kind, voucher_ids[0], program)
+        if amount is not None and issued is not None:
+            self._take(index, kind, voucher_ids[0], self._names.setdefault(partner, partner))
+            if amount != issued[1]:
+                self._wrong_value(index, kind, voucher_ids[0], issued, amount)
+
+    def _take(self, index: int, kind: str, voucher_id: str, partner: str) -> None:
+        """Redeems a voucher in circulation: a second live redemption is a double spend."""
+        live = self.redeemed.get(voucher_id)
+        if live is not None:
+            message = f"voucher {voucher_id} redeemed twice: entry {live[1]}'s redemption"
+            self._bad("vouchers", index, kind, f"{message} is still live")
+        elif voucher_id in self.ended:
+            self._bad("vouchers", index, kind, f"voucher {voucher_id} was {self.ended[voucher_id]}")
         else:
-            voucher.redeemed_by, voucher.redeemed_at, voucher.partner = self._id, index, partner
-        self._check_value(index, kind, voucher_ids[0], voucher, amount)
+            self.redeemed[voucher_id] = (self._id, index, partner)
 
     def _reverse(self, index: int, kind: str, entry: Entry, postings: Postings) -> None:
-        program = self._ref(index, kind, entry, "program_id")
-        partner = self._ref(index, kind, entry, "partner_id")
-        reverses = self._ref(index, kind, entry, "reverses")
-        redemption = self._ref(index, kind, entry, "redemption_id")
+        names = ("program_id", "partner_id", "reverses", "redemption_id")
+        refs = self._refs(index, kind, entry, names)
         voucher_ids = self._voucher_ids(index, kind, entry, one=True)
-        if None in (program, partner, reverses, redemption) or voucher_ids is None:
+        if refs is None or voucher_ids is None:
             return
-        assert program is not None and partner is not None
+        program, partner, reverses, _ = refs
         accounts = f"partner:{partner}:payable", f"program:{program}:outstanding"
         amount = self._one_posting(index, kind, postings, *accounts)
-        voucher = self._known(index, kind, voucher_ids[0], program)
-        if amount is None or voucher is None:
-            return
-        if voucher.redeemed_by is None or voucher.redeemed_by != reverses:
-            live = "none" if voucher.redeemed_by is None else f"entry {voucher.redeemed_at}"
-            message = f"reverses {reverses}, not the live redemption of voucher {voucher_ids[0]}"
-            self._bad("vouchers", index, kind, f"{message} (live: {live})")
-        elif voucher.partner != partner:
-            message = f"reverses a redemption by partner {voucher.partner}, not {partner}"
+        issued = self._known(index, kind, voucher_ids[0], program)
+        if amount is not None and issued is not None:
+            self._give_back(index, kind, voucher_ids[0], partner, reverses)
+            if amount != issued[1]:
+                self._wrong_value(index, kind, voucher_ids[0], issued, amount)
+
+    def _give_back(
+        self, index: int, kind: str, voucher_id: str, partner: str, reverses: str
+    ) -> None:
+        """Undoes the live redemption `reverses` names: the voucher may be redeemed again."""
+        live = self.redeemed.get(voucher_id)
+        if live is None or live[0] != reverses:
+            current = "none" if live is None else f"entry {live[1]}"
+            message = f"reverses {reverses}, not the live redemption of voucher {voucher_id}"
+            self._bad("vouchers", index, kind, f"{message} (live: {current})")
+        elif live[2] != partner:
+            message = f"reverses a redemption by partner {live[2]}, not {partner}"
             self._bad("vouchers", index, kind, message)
         else:
-            voucher.redeemed_by, voucher.redeemed_at, voucher.partner = None, -1, None
-        self._check_value(index, kind, voucher_ids[0], voucher, amount)
+            del self.redeemed[voucher_id]
 
     def _withdraw(self, index: int, kind: str, entry: Entry, postings: Postings) -> None:
         """Cancel or expire: vouchers in circulation go back to the programme's budget."""
-        program = self._ref(index, kind, entry, "program_id")
+        refs = self._refs(index, kind, entry, ("program_id",))
         voucher_ids = self._voucher_ids(index, kind, entry, one=False)
-        if program is None or voucher_ids is None:
+        if refs is None or voucher_ids is None:
             return
+        program = refs[0]
         accounts = f"program:{program}:outstanding", f"program:{program}:available"
         amount = self._one_posting(index, kind, postings, *accounts)
         total: int | None = 0
         for voucher_id in voucher_ids:
-            voucher = self._known(index, kind, voucher_id, program)
-            if voucher is None:
+            issued = self._known(index, kind, voucher_id, program)
+            if issued is None:
                 total = None
                 continue
-            total = None if total is None else total + voucher.value
-            if not voucher.outstanding:
-                where = f"entry {voucher.redeemed_at}" if voucher.redeemed_by else voucher.ended
-                message = f"voucher {voucher_id} is not in circulation (taken by {where})"
+            total = None if total is None else total + issued[1]
+            where = self._whereabouts(voucher_id)
+            if where is not None:
+                message = f"voucher {voucher_id} is not in circulation ({where})"
                 self._bad("vouchers", index, kind, message)
             else:
-                voucher.ended = f"{kind} entry {index}"
+                self.ended[voucher_id] = f"withdrawn by {kind} entry {index}"
         if amount is not None and total is not None and amount != total:
             message = f"withdraws {amount} for vouchers worth {total}"
             self._bad("vouchers", index, kind, message)
 
     def _settle(self, index: int, kind: str, entry: Entry, postings: Postings) -> None:
-        partner = self._ref(index, kind, entry, "partner_id")
-        if partner is None:
+        refs = self._refs(index, kind, entry, ("partner_id",))
+        if refs is None:
             return
-        source, destination = f"partner:{partner}:payable", f"partner:{partner}:paid"
+        source, destination = f"partner:{refs[0]}:payable", f"partner:{refs[0]}:paid"
         for posting in postings:
             if posting["source"] != source or posting["destination"] != destination:
                 message = f"moves {posting['source']} → {posting['destination']}"
                 self._bad("entries", index, kind, f"{message}, not {source} → {destination}")
 
-    def _check_value(
-        self, index: int, kind: str, voucher_id: str, voucher: _Voucher, amount: int
+    def _wrong_value(
+        self, index: int, kind: str, voucher_id: str, issued: Issued, amount: int
     ) -> None:
-        if amount != voucher.value:
-            message = f"moves {amount} for voucher {voucher_id} worth {voucher.value}"
-            self._bad("vouchers", index, kind, message)
+        message = f"moves {amount} for voucher {voucher_id} worth {issued[1]}"
+        self._bad("vouchers", index, kind, message)
 
 
 def _postings_problem(postings: object) -> str | None:
