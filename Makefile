@@ -31,7 +31,8 @@ lint: $(VENV)/.dev
 	$(BIN)/mypy
 
 bench: $(VENV)/.dev
-	$(BIN)/python -m bench.run
+	mkdir -p var
+	$(BIN)/python -m bench.run | tee var/bench.json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -41,7 +41,14 @@ def test_one_statement_redeems_and_writes_every_row(services: Any, world: World)
     principal = partner(services, world)
     idem = Idempotency(principal.id, "fast-1", "f" * 64)
     outcome = redeem_token(
-        services.database, services.context, principal, voucher["token"], "atelier", idem, now()
+        services.database,
+        services.program_ids,
+        services.context,
+        principal,
+        voucher["token"],
+        "atelier",
+        idem,
+        now(),
     )
     assert outcome is not None
     assert outcome.status == 201
@@ -69,7 +76,14 @@ def test_a_voucher_it_cannot_redeem_writes_nothing_and_defers(services: Any, wor
     before = [rows(services, model) for model in (Redemption, LedgerTransfer, IdempotencyRecord)]
     idem = Idempotency(principal.id, "fast-2", "f" * 64)
     deferred = redeem_token(
-        services.database, services.context, principal, voucher["token"], None, idem, now()
+        services.database,
+        services.program_ids,
+        services.context,
+        principal,
+        voucher["token"],
+        None,
+        idem,
+        now(),
     )
     assert deferred is None
     after = [rows(services, model) for model in (Redemption, LedgerTransfer, IdempotencyRecord)]
@@ -84,7 +98,14 @@ def test_a_used_key_on_a_redeemable_voucher_writes_nothing_and_defers(
     principal = partner(services, world)
     idem = Idempotency(principal.id, "used", "0" * 64)
     deferred = redeem_token(
-        services.database, services.context, principal, vouchers[1]["token"], None, idem, now()
+        services.database,
+        services.program_ids,
+        services.context,
+        principal,
+        vouchers[1]["token"],
+        None,
+        idem,
+        now(),
     )
     assert deferred is None
     with services.database.read() as session:

@@ -35,8 +35,8 @@ class LedgerPosting(Base):
 
     id: Mapped[int] = mapped_column(Serial, primary_key=True, autoincrement=True)
     transfer_id: Mapped[str] = mapped_column(ForeignKey("ledger_transfers.id"), index=True)
-    source: Mapped[str] = mapped_column(String(100), index=True)
-    destination: Mapped[str] = mapped_column(String(100), index=True)
+    source: Mapped[str] = mapped_column(String(100))
+    destination: Mapped[str] = mapped_column(String(100))
     amount: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -46,7 +46,7 @@ class LogQueue(Base):
     __tablename__ = "log_queue"
 
     seq: Mapped[int] = mapped_column(Serial, primary_key=True, autoincrement=True)
-    transfer_id: Mapped[str] = mapped_column(String(36), unique=True)
+    transfer_id: Mapped[str] = mapped_column(String(36))
 
 
 class LedgerLeaf(Base):

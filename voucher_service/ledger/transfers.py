@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -51,8 +52,30 @@ class RecordedTransfer:
 
 
 def canonical(entry: dict[str, Any]) -> bytes:
-    """RFC 8785 (JCS): the bytes every leaf hash is taken over."""
+    """RFC 8785 (JCS): the bytes every leaf hash is taken over.
+
+    For JSON made of ASCII keys, strings, safe integers, lists and objects, JCS is exactly
+    what the C encoder writes with sorted keys and no white space; the pure-Python
+    encoder is kept for anything else (floats, big integers, non-ASCII keys).
+    """
+    if _plain(entry):
+        return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     return bytes(rfc8785.dumps(entry))
+
+
+SAFE_INTEGER = 2**53 - 1
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, str) or value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return -SAFE_INTEGER <= value <= SAFE_INTEGER
+    if isinstance(value, list):
+        return all(_plain(item) for item in value)
+    if isinstance(value, dict):
+        return all(key.isascii() and _plain(item) for key, item in value.items())
+    return False
 
 
 def build_transfer(

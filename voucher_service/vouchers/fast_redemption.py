@@ -55,7 +55,7 @@ SELECT count(*) FROM voucher
 
 
 class ProgramIds:
-    """Programme code → id; both are fixed at creation, so a process may keep them."""
+    """Programme code → id in one database; both are fixed at creation, so an app keeps them."""
 
     def __init__(self) -> None:
         self._ids: dict[str, str] = {}
@@ -72,11 +72,9 @@ class ProgramIds:
         return found
 
 
-PROGRAM_IDS = ProgramIds()
-
-
 def redeem_token(
     database: Database,
+    program_ids: ProgramIds,
     ctx: ServiceContext,
     partner: Principal,
     token: str,
@@ -92,7 +90,10 @@ def redeem_token(
         connection: psycopg.Connection[tuple[object, ...]] = pooled.driver_connection  # type: ignore[assignment]
         connection.autocommit = True
         try:
-            return _redeem(connection, ctx, partner, claims.jti, claims.program_code,
+            program_id = program_ids.get(connection, claims.program_code)
+            if program_id is None:
+                return None
+            return _redeem(connection, ctx, partner, claims.jti, program_id,
                            claims.value_cents, service, idem, now)  # fmt: skip
         finally:
             connection.autocommit = False
@@ -105,16 +106,13 @@ def _redeem(
     ctx: ServiceContext,
     partner: Principal,
     jti: str,
-    program_code: str,
+    program_id: str,
     value: int,
     service: str | None,
     idem: Idempotency,
     now: datetime,
 ) -> Outcome | None:
     assert partner.partner_id is not None
-    program_id = PROGRAM_IDS.get(connection, program_code)
-    if program_id is None:
-        return None
     voucher_id = voucher_id_for(jti)
     made = prepare_redemption(
         ctx, partner.partner_id, voucher_id, program_id, value, jti, service, now

@@ -229,7 +229,7 @@ def prepare_redemption(
         "reversal_reason": None,
         "reversal_transfer_id": None,
     }
-    return PreparedRedemption(transfer, row, redemption_view(Redemption(**row)))
+    return PreparedRedemption(transfer, row, redemption_view(row))
 
 
 def sign_receipt(
@@ -261,20 +261,22 @@ def sign_receipt(
     )
 
 
-def redemption_view(redemption: Redemption) -> dict[str, Any]:
+def redemption_view(redemption: Redemption | dict[str, Any]) -> dict[str, Any]:
+    """A redemption as the API shows it, from its row or its model."""
+    r = redemption if isinstance(redemption, dict) else vars(redemption)
     return {
-        "id": redemption.id,
-        "voucher_id": redemption.voucher_id,
-        "program_id": redemption.program_id,
-        "partner_id": redemption.partner_id,
-        "value_cents": redemption.value_cents,
+        "id": r["id"],
+        "voucher_id": r["voucher_id"],
+        "program_id": r["program_id"],
+        "partner_id": r["partner_id"],
+        "value_cents": r["value_cents"],
         "currency": CURRENCY,
-        "service": redemption.service,
-        "redeemed_at": rfc3339(redemption.redeemed_at),
-        "reversed_at": None if redemption.reversed_at is None else rfc3339(redemption.reversed_at),
-        "reversal_reason": redemption.reversal_reason,
-        "ledger_entry": {"id": redemption.transfer_id, "leaf_hash": redemption.leaf_hash},
-        "receipt": redemption.receipt,
+        "service": r["service"],
+        "redeemed_at": rfc3339(r["redeemed_at"]),
+        "reversed_at": None if r["reversed_at"] is None else rfc3339(r["reversed_at"]),
+        "reversal_reason": r["reversal_reason"],
+        "ledger_entry": {"id": r["transfer_id"], "leaf_hash": r["leaf_hash"]},
+        "receipt": r["receipt"],
     }
 
 

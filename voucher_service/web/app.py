@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, Response
@@ -14,6 +14,7 @@ from voucher_service.context import ServiceContext
 from voucher_service.db import Database
 from voucher_service.errors import ServiceError
 from voucher_service.keys import load_keys
+from voucher_service.vouchers.fast_redemption import ProgramIds
 from voucher_service.vouchers.ratelimit import make_limiter
 from voucher_service.web.auth import PrincipalCache
 from voucher_service.web.problems import problem_response, service_error_response
@@ -28,6 +29,7 @@ class Services:
     database: Database
     context: ServiceContext
     principals: PrincipalCache
+    program_ids: ProgramIds = field(default_factory=ProgramIds)
     sequencer: Any = None
 
 

@@ -6,7 +6,6 @@ import hashlib
 import json
 from typing import Any
 
-import rfc8785
 from flask import Response, current_app, request
 
 from voucher_service.errors import IdempotencyKeyRequired, InvalidRequest
@@ -49,7 +48,9 @@ def idempotency(principal_id: str, body: dict[str, Any]) -> Idempotency:
             "the Idempotency-Key must be 1 to 255 printable ASCII characters",
             [{"path": "Idempotency-Key", "message": "1 to 255 printable ASCII characters"}],
         )
-    material = request.path.encode() + b"\x00" + bytes(rfc8785.dumps(body))
+    # Keys sorted, no white space: the same request re-serialised has the same fingerprint.
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    material = request.path.encode() + b"\x00" + canonical.encode()
     return Idempotency(principal_id, key, hashlib.sha256(material).hexdigest())
 
 

@@ -78,7 +78,14 @@ def post_redemption() -> Response:
     svc, moment = services(), now()
     if svc.database.dialect == "postgresql" and "token" in body:
         fast = fast_redemption.redeem_token(
-            svc.database, svc.context, g.principal, body["token"], body.get("service"), idem, moment
+            svc.database,
+            svc.program_ids,
+            svc.context,
+            g.principal,
+            body["token"],
+            body.get("service"),
+            idem,
+            moment,
         )
         if fast is not None:
             return outcome_response(fast)

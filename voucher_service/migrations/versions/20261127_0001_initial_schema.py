@@ -73,7 +73,6 @@ def upgrade() -> None:
         ),
         sa.Column("transfer_id", sa.String(length=36), nullable=False),
         sa.PrimaryKeyConstraint("seq"),
-        sa.UniqueConstraint("transfer_id"),
     )
     op.create_table(
         "organisations",
@@ -197,10 +196,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("ledger_postings", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_ledger_postings_destination"), ["destination"], unique=False
-        )
-        batch_op.create_index(batch_op.f("ix_ledger_postings_source"), ["source"], unique=False)
-        batch_op.create_index(
             batch_op.f("ix_ledger_postings_transfer_id"), ["transfer_id"], unique=False
         )
 
@@ -261,7 +256,7 @@ def upgrade() -> None:
     with op.batch_alter_table("vouchers", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_vouchers_booklet_id"), ["booklet_id"], unique=False)
         batch_op.create_index("ix_vouchers_kid_expiry", ["kid", "expires_at"], unique=False)
-        batch_op.create_index("ix_vouchers_program_status", ["program_id", "status"], unique=False)
+        batch_op.create_index("ix_vouchers_program", ["program_id"], unique=False)
 
     op.create_table(
         "redemptions",
@@ -298,6 +293,9 @@ def upgrade() -> None:
         )
 
     _protect_ledger_tables()
+    if op.get_bind().dialect.name == "postgresql":
+        # Redeeming changes no indexed column: room on each page keeps the update HOT.
+        op.execute("ALTER TABLE vouchers SET (fillfactor = 90)")
 
 
 LEDGER_TABLES = (
@@ -352,7 +350,7 @@ def downgrade() -> None:
 
     op.drop_table("redemptions")
     with op.batch_alter_table("vouchers", schema=None) as batch_op:
-        batch_op.drop_index("ix_vouchers_program_status")
+        batch_op.drop_index("ix_vouchers_program")
         batch_op.drop_index("ix_vouchers_kid_expiry")
         batch_op.drop_index(batch_op.f("ix_vouchers_booklet_id"))
 
@@ -361,8 +359,6 @@ def downgrade() -> None:
     op.drop_table("organisation_programs")
     with op.batch_alter_table("ledger_postings", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_ledger_postings_transfer_id"))
-        batch_op.drop_index(batch_op.f("ix_ledger_postings_source"))
-        batch_op.drop_index(batch_op.f("ix_ledger_postings_destination"))
 
     op.drop_table("ledger_postings")
     op.drop_table("ledger_leaves")
