@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from voucher_service.clock import now
 from voucher_service.config import ConfigurationError, Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 def _settings() -> Settings:
@@ -98,6 +103,100 @@ def serve(host: str, port: int) -> None:
     except ConfigurationError as error:
         raise click.ClickException(str(error)) from None
     app.run(host=host, port=port, threaded=True)
+
+
+def _read_body(source: str, schema: str) -> dict[str, Any]:
+    """A JSON body from a file (or - for standard input), checked as the API checks it."""
+    from voucher_service.errors import ServiceError
+    from voucher_service.web.schemas import check_text, validate
+
+    text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    try:
+        body = json.loads(text)
+        check_text(body)
+        validate(schema, body)
+    except ValueError as error:
+        raise click.ClickException(f"{source} is not JSON: {error}") from None
+    except ServiceError as error:
+        problems = "; ".join(f"{e['path'] or '/'}: {e['message']}" for e in error.extra["errors"])
+        raise click.ClickException(f"{error.detail}: {problems}") from None
+    assert isinstance(body, dict)
+    return body
+
+
+def _create(
+    make: Callable[[Session, dict[str, Any]], dict[str, Any]], body: dict[str, Any]
+) -> None:
+    """Run one administration use case in its transaction and print what it made, as JSON."""
+    from voucher_service.errors import ServiceError
+
+    database = _database(_settings())
+    try:
+        with database.atomic() as session:
+            click.echo(json.dumps(make(session, body), indent=2, ensure_ascii=False))
+    except ServiceError as error:
+        raise click.ClickException(error.detail) from None
+    finally:
+        database.dispose()
+
+
+@main.group()
+def program() -> None:
+    """Programmes."""
+
+
+@program.command("create")
+@click.argument("source", default="-")
+def program_create(source: str) -> None:
+    """Create a programme from a JSON file (the body of POST /v1/programs)."""
+    from voucher_service.programs.api import ProgramInput, create_program, program_figures
+    from voucher_service.web.admin import program_times, program_view
+
+    def make(session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        made = create_program(session, ProgramInput(**program_times(body)), now())
+        return program_view(made, program_figures(session, made))
+
+    _create(make, _read_body(source, "program-create.request"))
+
+
+@main.group()
+def organisation() -> None:
+    """Organisations (distributors)."""
+
+
+@organisation.command("create")
+@click.argument("source", default="-")
+def organisation_create(source: str) -> None:
+    """Create an organisation from a JSON file (the body of POST /v1/organisations)."""
+    from voucher_service.organisations.api import create_organisation
+    from voucher_service.web.admin import organisation_view
+
+    def make(session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        made = create_organisation(
+            session, body["name"], body["kind"], body.get("programs", []), now()
+        )
+        return organisation_view(session, made)
+
+    _create(make, _read_body(source, "organisation-create.request"))
+
+
+@main.group()
+def partner() -> None:
+    """Partner venues."""
+
+
+@partner.command("create")
+@click.argument("source", default="-")
+def partner_create(source: str) -> None:
+    """Qualify a partner from a JSON file (the body of POST /v1/partners)."""
+    from voucher_service.partners.api import PartnerInput, create_partner, partner_program_ids
+    from voucher_service.web.admin import partner_view
+
+    def make(session: Session, body: dict[str, Any]) -> dict[str, Any]:
+        made = create_partner(session, PartnerInput(**{"programs": [], **body}), now())
+        return partner_view(made, partner_program_ids(session, made.id))
+
+    _create(make, _read_body(source, "partner-create.request"))
 
 
 @main.group()

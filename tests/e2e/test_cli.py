@@ -169,3 +169,30 @@ def test_keys_rotate_signs_new_vouchers_with_a_new_key_and_keeps_the_old_publish
         ).status_code
         == 201
     )
+
+
+def test_programmes_organisations_and_partners_are_created_from_json_files(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    from tests.conftest import PARTNER, PROGRAM
+
+    run(env, "db", "upgrade")
+    (tmp_path / "program.json").write_text(json.dumps(PROGRAM))
+    program = json.loads(run(env, "program", "create", str(tmp_path / "program.json")).output)
+    assert program["code"] == "HV87"
+    assert program["figures"]["available_cents"] == PROGRAM["budget_cents"]
+    organisation = CliRunner().invoke(
+        main, ["organisation", "create"], env=env,
+        input=json.dumps({"name": "CCAS", "kind": "ccas", "programs": [program["id"]]}),
+    )  # fmt: skip
+    assert json.loads(organisation.output)["programs"] == [program["id"]]
+    (tmp_path / "partner.json").write_text(json.dumps({**PARTNER, "programs": [program["id"]]}))
+    partner = json.loads(run(env, "partner", "create", str(tmp_path / "partner.json")).output)
+    assert partner["siret"] == PARTNER["siret"]
+    again = CliRunner().invoke(main, ["partner", "create", str(tmp_path / "partner.json")], env=env)
+    assert again.exit_code != 0
+    assert "exists already" in again.output
+    (tmp_path / "bad.json").write_text(json.dumps({**PROGRAM, "code": "x", "currency": "USD"}))
+    bad = CliRunner().invoke(main, ["program", "create", str(tmp_path / "bad.json")], env=env)
+    assert bad.exit_code != 0
+    assert "/currency" in bad.output

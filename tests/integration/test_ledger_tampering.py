@@ -77,8 +77,8 @@ def test_an_entry_dropped_from_the_log_is_caught(
 ) -> None:
     tamper(
         app,
-        "DELETE FROM ledger_leaves WHERE \"index\" = 3",
-        "UPDATE ledger_leaves SET \"index\" = \"index\" - 1 WHERE \"index\" > 3",
+        'DELETE FROM ledger_leaves WHERE "index" = 3',
+        'UPDATE ledger_leaves SET "index" = "index" - 1 WHERE "index" > 3',
     )
     result = verify(bundle(world, tmp_path / "b.zip"), busy)
     assert result.exit_code != 0
@@ -89,9 +89,9 @@ def test_entries_reordered_in_the_log_are_caught(
 ) -> None:
     tamper(
         app,
-        "UPDATE ledger_leaves SET \"index\" = 1000 WHERE \"index\" = 2",
-        "UPDATE ledger_leaves SET \"index\" = 2 WHERE \"index\" = 3",
-        "UPDATE ledger_leaves SET \"index\" = 3 WHERE \"index\" = 1000",
+        'UPDATE ledger_leaves SET "index" = 1000 WHERE "index" = 2',
+        'UPDATE ledger_leaves SET "index" = 2 WHERE "index" = 3',
+        'UPDATE ledger_leaves SET "index" = 3 WHERE "index" = 1000',
     )
     result = verify(bundle(world, tmp_path / "b.zip"), busy)
     assert result.exit_code != 0

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, g
+from sqlalchemy.orm import Session
 
 from voucher_service.auth.api import create_api_key
 from voucher_service.clock import now, parse_rfc3339, rfc3339
 from voucher_service.errors import InvalidRequest, NotFound
 from voucher_service.organisations.api import create_organisation, organisation_program_ids
+from voucher_service.organisations.models import Organisation
 from voucher_service.partners.api import (
     PartnerInput,
     create_partner,
@@ -87,6 +89,15 @@ def program_view(program: Program, figures: dict[str, int]) -> dict[str, Any]:
     }
 
 
+def program_times(body: dict[str, Any]) -> dict[str, Any]:
+    """The programme's body with its dates parsed."""
+    return {
+        **body,
+        "valid_from": _time(body, "valid_from"),
+        "valid_until": _time(body, "valid_until"),
+    }
+
+
 def _time(body: dict[str, Any], name: str) -> Any:
     try:
         return parse_rfc3339(body[name])
@@ -104,14 +115,18 @@ def post_organisation() -> Response:
         organisation = create_organisation(
             session, body["name"], body["kind"], body.get("programs", []), now()
         )
-        view = {
-            "id": organisation.id,
-            "name": organisation.name,
-            "kind": organisation.kind,
-            "programs": organisation_program_ids(session, organisation.id),
-            "created_at": rfc3339(organisation.created_at),
-        }
+        view = organisation_view(session, organisation)
     return json_response(view, 201)
+
+
+def organisation_view(session: Session, organisation: Organisation) -> dict[str, Any]:
+    return {
+        "id": organisation.id,
+        "name": organisation.name,
+        "kind": organisation.kind,
+        "programs": organisation_program_ids(session, organisation.id),
+        "created_at": rfc3339(organisation.created_at),
+    }
 
 
 @blueprint.post("/partners")
@@ -212,6 +227,3 @@ def post_api_key() -> Response:
     response = json_response(view, 201)
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-__all__ = ["blueprint", "request"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, g
 
 from voucher_service.clock import now
 from voucher_service.idempotency.api import run_once
@@ -133,6 +133,3 @@ def get_redemptions() -> Response:
             query_text("cursor", 200),
         )
     return json_response(page)
-
-
-__all__ = ["blueprint", "request"]
