@@ -31,7 +31,9 @@ def live_server(app: Flask) -> Iterator[tuple[str, int]]:
 
 
 def post_all(
-    address: tuple[str, int], requests: list[tuple[dict[str, str], dict[str, Any]]]
+    address: tuple[str, int],
+    requests: list[tuple[dict[str, str], dict[str, Any]]],
+    path: str = "/v1/redemptions",
 ) -> list[tuple[int, bytes, dict[str, str]]]:
     """Send every request at once, each from its own thread and connection."""
     barrier = threading.Barrier(len(requests))
@@ -42,7 +44,7 @@ def post_all(
         connection = http.client.HTTPConnection(*address, timeout=60)
         barrier.wait()
         connection.request(
-            "POST", "/v1/redemptions", json.dumps(body),
+            "POST", path, json.dumps(body),
             {**headers, "Content-Type": "application/json"},
         )  # fmt: skip
         response = connection.getresponse()
@@ -94,3 +96,25 @@ def test_a_storm_of_one_key_redeems_once_and_replays_the_first_answer(
     replayed = [h.get("Idempotent-Replayed") for _, _, h in results]
     assert replayed.count("true") == THREADS - 1
     assert counts(app) == (1, 1)
+
+
+@pytest.mark.slow
+def test_concurrent_issuers_cannot_spend_more_than_the_budget(
+    app: Flask, client: Any, live_server: tuple[str, int]
+) -> None:
+    from tests.conftest import make_world
+
+    world = make_world(app, client, budget_cents=25_000)
+    requests = [
+        (world.headers("issuer", f"issue-{n}"),
+         {"program_id": world.program_id, "beneficiary_ref": f"case-{n}"})
+        for n in range(8)
+    ]  # fmt: skip
+    results = post_all(live_server, requests, "/v1/booklets")
+    statuses = sorted(status for status, _, _ in results)
+    assert statuses == [201, 201] + [409] * 6, statuses
+    figures = world.client.get(
+        f"/v1/programs/{world.program_id}", headers=world.headers("admin")
+    ).json["figures"]
+    assert figures["issued_cents"] == 20_000
+    assert figures["available_cents"] == 5_000
