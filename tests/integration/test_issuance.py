@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy import func, select, text
 
-from tests.conftest import World, make_world
+from tests.conftest import PROGRAM, World, make_world
 from voucher_service.ledger.models import LedgerTransfer
 from voucher_service.vouchers.models import Booklet, Voucher
 
@@ -159,16 +159,9 @@ def test_issuing_writes_one_balanced_transfer_naming_every_voucher(world: World)
 
 
 PROGRAM_B = {
+    **PROGRAM,
     "code": "CR23",
     "name": "Pass Numérique Creuse",
     "funder": "Département de la Creuse",
-    "budget_cents": 100_000,
-    "face_value_cents": 1000,
-    "currency": "EUR",
-    "booklet_size": 10,
-    "valid_from": "2026-01-01T00:00:00Z",
-    "valid_until": "2030-01-01T00:00:00Z",
-    "voucher_validity_days": 365,
-    "max_vouchers_per_beneficiary": 20,
     "territory": ["23"],
 }

@@ -123,30 +123,12 @@ def transfer_row(transfer: RecordedTransfer) -> dict[str, Any]:
     }
 
 
-def record_transfer(
-    session: Session,
-    kind: str,
-    at: datetime,
-    postings: list[Posting],
-    *,
-    program_id: str | None = None,
-    partner_id: str | None = None,
-    transfer_id: str | None = None,
-    **refs: Any,
-) -> RecordedTransfer:
-    """Insert a transfer, its postings and its place in the log queue (caller's transaction)."""
-    transfer = build_transfer(
-        kind, at, postings, program_id=program_id, partner_id=partner_id,
-        transfer_id=transfer_id, **refs,
-    )  # fmt: skip
-    write_transfer(session, transfer)
-    return transfer
-
-
-def write_transfer(session: Session, transfer: RecordedTransfer) -> None:
+def write_transfer(session: Session, transfer: RecordedTransfer) -> RecordedTransfer:
+    """Insert the transfer, its postings and its place in the log queue (caller's transaction)."""
     session.execute(insert(LedgerTransfer), [transfer_row(transfer)])
     session.execute(
         insert(LedgerPosting),
         [{"transfer_id": transfer.id, **posting} for posting in transfer.entry["postings"]],
     )
     session.execute(insert(LogQueue), [{"transfer_id": transfer.id}])
+    return transfer

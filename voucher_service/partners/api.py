@@ -110,7 +110,8 @@ def find_partners(
     return items[:limit]
 
 
-def directory_item(partner: Partner, distance: float | None) -> dict[str, Any]:
+def public_fields(partner: Partner) -> dict[str, Any]:
+    """What anyone may know of a venue: where it is and what it offers."""
     return {
         "id": partner.id,
         "name": partner.name,
@@ -119,5 +120,11 @@ def directory_item(partner: Partner, distance: float | None) -> dict[str, Any]:
         "latitude": partner.latitude,
         "longitude": partner.longitude,
         "services": partner.services,
+    }
+
+
+def directory_item(partner: Partner, distance: float | None) -> dict[str, Any]:
+    return {
+        **public_fields(partner),
         "distance_km": None if distance is None else round(distance, 3),
     }

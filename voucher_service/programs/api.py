@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from voucher_service.errors import Conflict, InvalidRequest, NotFound
 from voucher_service.ledger import accounts
-from voucher_service.ledger.transfers import Posting, record_transfer
+from voucher_service.ledger.transfers import Posting, build_transfer, write_transfer
 from voucher_service.programs.models import Program
 from voucher_service.vouchers.models import CANCELLED, EXPIRED, REDEEMED, Voucher
 
@@ -44,19 +44,21 @@ def create_program(session: Session, data: ProgramInput, now: datetime) -> Progr
         session.flush()
     except IntegrityError:
         raise Conflict(f"a programme with code {data.code} exists already") from None
-    record_transfer(
+    write_transfer(
         session,
-        "allocate",
-        now,
-        [
-            Posting(
-                accounts.funder_appropriation(data.funder),
-                accounts.program_available(program.id),
-                data.budget_cents,
-            )
-        ],
-        program_id=program.id,
-        funder=accounts.funder_key(data.funder),
+        build_transfer(
+            "allocate",
+            now,
+            [
+                Posting(
+                    accounts.funder_appropriation(data.funder),
+                    accounts.program_available(program.id),
+                    data.budget_cents,
+                )
+            ],
+            program_id=program.id,
+            funder=accounts.funder_key(data.funder),
+        ),
     )
     return program
 

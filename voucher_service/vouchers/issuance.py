@@ -23,7 +23,7 @@ from voucher_service.errors import (
     ProgramNotActive,
 )
 from voucher_service.ledger import accounts
-from voucher_service.ledger.transfers import Posting, record_transfer
+from voucher_service.ledger.transfers import Posting, build_transfer, write_transfer
 from voucher_service.organisations.models import organisation_programs
 from voucher_service.programs.models import Program
 from voucher_service.vouchers.codes import code_hash, derive_code, format_code
@@ -186,21 +186,23 @@ def _write_booklet(
     )
     session.flush()
     session.execute(insert(Voucher), rows)
-    transfer = record_transfer(
+    transfer = write_transfer(
         session,
-        "issue",
-        now,
-        [
-            Posting(
-                accounts.program_available(program.id),
-                accounts.program_outstanding(program.id),
-                size * program.face_value_cents,
-            )
-        ],
-        transfer_id=transfer_id,
-        program_id=program.id,
-        booklet_id=booklet_id,
-        voucher_ids=[row["id"] for row in rows],
+        build_transfer(
+            "issue",
+            now,
+            [
+                Posting(
+                    accounts.program_available(program.id),
+                    accounts.program_outstanding(program.id),
+                    size * program.face_value_cents,
+                )
+            ],
+            transfer_id=transfer_id,
+            program_id=program.id,
+            booklet_id=booklet_id,
+            voucher_ids=[row["id"] for row in rows],
+        ),
     )
     return {
         "id": booklet_id,

@@ -32,7 +32,6 @@ from voucher_service.ledger.transfers import (
     Posting,
     RecordedTransfer,
     build_transfer,
-    record_transfer,
     write_transfer,
 )
 from voucher_service.partners.models import partner_programs
@@ -305,22 +304,24 @@ def reverse(
         .where(Voucher.id == redemption.voucher_id, Voucher.status == REDEEMED)
         .values(status=ISSUED, redeemed_at=None)
     )
-    transfer = record_transfer(
+    transfer = write_transfer(
         session,
-        "reverse",
-        now,
-        [
-            Posting(
-                accounts.partner_payable(redemption.partner_id),
-                accounts.program_outstanding(redemption.program_id),
-                redemption.value_cents,
-            )
-        ],
-        program_id=redemption.program_id,
-        partner_id=redemption.partner_id,
-        voucher_ids=[redemption.voucher_id],
-        redemption_id=redemption.id,
-        reverses=redemption.transfer_id,
+        build_transfer(
+            "reverse",
+            now,
+            [
+                Posting(
+                    accounts.partner_payable(redemption.partner_id),
+                    accounts.program_outstanding(redemption.program_id),
+                    redemption.value_cents,
+                )
+            ],
+            program_id=redemption.program_id,
+            partner_id=redemption.partner_id,
+            voucher_ids=[redemption.voucher_id],
+            redemption_id=redemption.id,
+            reverses=redemption.transfer_id,
+        ),
     )
     session.execute(
         update(Redemption)

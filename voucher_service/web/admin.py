@@ -17,6 +17,7 @@ from voucher_service.partners.api import (
     create_partner,
     find_partners,
     partner_program_ids,
+    public_fields,
 )
 from voucher_service.partners.models import Partner
 from voucher_service.programs.api import (
@@ -142,14 +143,8 @@ def post_partner() -> Response:
 
 def partner_view(partner: Partner, programs: list[str]) -> dict[str, Any]:
     return {
-        "id": partner.id,
+        **public_fields(partner),
         "siret": partner.siret,
-        "name": partner.name,
-        "address": partner.address,
-        "postcode": partner.postcode,
-        "latitude": partner.latitude,
-        "longitude": partner.longitude,
-        "services": partner.services,
         "programs": programs,
         "created_at": rfc3339(partner.created_at),
     }
