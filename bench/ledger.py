@@ -32,6 +32,7 @@ VERIFY = int(os.environ.get("BENCH_VERIFY_ENTRIES", "1000000"))
 
 def load_queue(dsn: str, count: int) -> None:
     """Queue `count` realistic committed transfers, as redemptions and issues leave them."""
+    postings = []
     with psycopg.connect(dsn) as connection, connection.cursor() as cursor:
         with cursor.copy(
             "COPY ledger_transfers (id, kind, at, program_id, partner_id, entry, leaf_hash) "
@@ -41,6 +42,15 @@ def load_queue(dsn: str, count: int) -> None:
                 entry = json.loads(line)
                 refs = (entry["id"], entry["kind"], entry["at"], entry.get("program_id"))
                 copy.write_row((*refs, entry.get("partner_id"), line.decode(), leaf_hash(line)))
+                postings += [
+                    (entry["id"], p["source"], p["destination"], p["amount"])
+                    for p in entry["postings"]
+                ]
+        with cursor.copy(
+            "COPY ledger_postings (transfer_id, source, destination, amount) FROM STDIN"
+        ) as copy:
+            for posting in postings:
+                copy.write_row(posting)
         cursor.execute(
             "INSERT INTO log_queue (transfer_id) SELECT id FROM ledger_transfers ORDER BY id"
         )
@@ -58,6 +68,11 @@ def run() -> dict[str, Any]:
         done = integrate_all(database, ctx)
         seconds = time.perf_counter() - started
         proofs = proof_timings(database, ctx, done.size)
+        with database.read() as session:
+            started = time.perf_counter()
+            accounts = len(log.balances(session, done.size))
+            proofs["balances_ms"] = round((time.perf_counter() - started) * 1000, 1)
+            proofs["balances_accounts"] = accounts
         database.dispose()
     return {
         "sequencer": {
