@@ -25,7 +25,7 @@ from voucher_service.ledger.models import (
     LedgerPosting,
     LedgerTransfer,
 )
-from voucher_service.ledger.sequencer import checkpoint_note, node_reader
+from voucher_service.ledger.sequencer import checkpoint_note, with_nodes
 
 Q = TypeVar("Q", bound=Select[*tuple[Any, ...]])
 
@@ -112,7 +112,10 @@ def entry_with_proof(
     index = session.scalar(select(LedgerLeaf.index).where(LedgerLeaf.transfer_id == transfer.id))
     checkpoint = latest_checkpoint(session, ctx)
     if index is not None and index < checkpoint.size:
-        proof = inclusion_proof_from_reader(int(index), checkpoint.size, node_reader(session))
+        proof = with_nodes(
+            session,
+            lambda read: inclusion_proof_from_reader(int(index), checkpoint.size, read),
+        )
         answer.update(
             integrated=True,
             index=int(index),
@@ -134,7 +137,8 @@ def inclusion(session: Session, ctx: ServiceContext, index: int, size: int | Non
             f"need 0 <= index < size <= {latest} (the latest checkpoint's size)",
             [{"path": "index", "message": f"index < size <= {latest}"}],
         )
-    return [b64(h) for h in inclusion_proof_from_reader(index, size, node_reader(session))]
+    proof = with_nodes(session, lambda read: inclusion_proof_from_reader(index, size, read))
+    return [b64(h) for h in proof]
 
 
 def consistency(session: Session, ctx: ServiceContext, first: int, second: int) -> list[str]:
@@ -146,7 +150,8 @@ def consistency(session: Session, ctx: ServiceContext, first: int, second: int) 
         )
     if first == 0 or first == second:
         return []
-    return [b64(h) for h in consistency_proof_from_reader(first, second, node_reader(session))]
+    proof = with_nodes(session, lambda read: consistency_proof_from_reader(first, second, read))
+    return [b64(h) for h in proof]
 
 
 def balances(session: Session, size: int) -> dict[str, int]:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from voucher_service.clock import now
 from voucher_service.context import ServiceContext
 from voucher_service.db import Database
-from voucher_service.ledger.merkle import CompactRange
+from voucher_service.ledger.merkle import CompactRange, NodeReader
 from voucher_service.ledger.models import (
     LedgerCheckpoint,
     LedgerLeaf,
@@ -51,7 +53,7 @@ def integrate_batch(session: Session, ctx: ServiceContext, batch: int = BATCH) -
     if not pending:
         _ensure_checkpoint(session, ctx, size)
         return Integrated(0, size)
-    tree = CompactRange.from_reader(size, node_reader(session))
+    tree = frontier(session, size)
     leaves: list[dict[str, object]] = []
     nodes: list[dict[str, object]] = []
     for offset, (_, transfer_id, digest) in enumerate(pending):
@@ -93,28 +95,57 @@ def log_size(session: Session) -> int:
     return 0 if last is None else int(last) + 1
 
 
-def node_reader(session: Session) -> NodeReaderFromDb:
-    return NodeReaderFromDb(session)
+T = TypeVar("T")
+PLACEHOLDER = bytes(32)
 
 
-class NodeReaderFromDb:
-    """Reads perfect-subtree hashes: leaves from ledger_leaves, the rest from ledger_nodes."""
+def with_nodes(session: Session, compute: Callable[[NodeReader], T]) -> T:
+    """Run a Merkle computation over stored subtree hashes, fetching them in two queries.
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    The computation is pure, so a first dry run with placeholder hashes tells which
+    O(log n) nodes it needs; they are read at once, and the real run reads from memory.
+    """
+    wanted: list[tuple[int, int]] = []
 
-    def __call__(self, level: int, index: int) -> bytes:
-        if level == 0:
-            found = self.session.scalar(
-                select(LedgerLeaf.leaf_hash).where(LedgerLeaf.index == index)
-            )
-        else:
-            found = self.session.scalar(
-                select(LedgerNode.hash).where(LedgerNode.level == level, LedgerNode.index == index)
-            )
+    def record(level: int, index: int) -> bytes:
+        wanted.append((level, index))
+        return PLACEHOLDER
+
+    compute(record)
+    nodes = read_nodes(session, wanted)
+
+    def read(level: int, index: int) -> bytes:
+        found = nodes.get((level, index))
         if found is None:
             raise LookupError(f"the log has no node ({level}, {index})")
-        return bytes(found)
+        return found
+
+    return compute(read)
+
+
+def read_nodes(session: Session, wanted: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """Perfect-subtree hashes: leaves from ledger_leaves, the rest from ledger_nodes."""
+    leaves = [index for level, index in wanted if level == 0]
+    inner = [(level, index) for level, index in wanted if level > 0]
+    nodes: dict[tuple[int, int], bytes] = {}
+    if leaves:
+        rows = session.execute(
+            select(LedgerLeaf.index, LedgerLeaf.leaf_hash).where(LedgerLeaf.index.in_(leaves))
+        )
+        nodes.update(((0, int(index)), bytes(digest)) for index, digest in rows)
+    if inner:
+        stored = session.execute(
+            select(LedgerNode.level, LedgerNode.index, LedgerNode.hash).where(
+                tuple_(LedgerNode.level, LedgerNode.index).in_(inner)
+            )
+        )
+        nodes.update(((int(level), int(index)), bytes(digest)) for level, index, digest in stored)
+    return nodes
+
+
+def frontier(session: Session, size: int) -> CompactRange:
+    """The log's right border: what appending needs."""
+    return with_nodes(session, lambda read: CompactRange.from_reader(size, read))
 
 
 def sign_checkpoint(session: Session, ctx: ServiceContext, size: int, root_hash: bytes) -> str:
@@ -133,7 +164,7 @@ def checkpoint_note(ctx: ServiceContext, size: int, root_hash: bytes) -> str:
 
 def _ensure_checkpoint(session: Session, ctx: ServiceContext, size: int) -> None:
     if size > 0 and session.get(LedgerCheckpoint, size) is None:
-        tree = CompactRange.from_reader(size, node_reader(session))
+        tree = frontier(session, size)
         sign_checkpoint(session, ctx, size, tree.root())
 
 
