@@ -4,6 +4,7 @@ from voucher_service.auth.models import ApiKey
 from voucher_service.db import Base
 from voucher_service.idempotency.models import IdempotencyRecord
 from voucher_service.ledger.models import (
+    LedgerBalanceSnapshot,
     LedgerCheckpoint,
     LedgerLeaf,
     LedgerNode,
@@ -21,6 +22,7 @@ __all__ = [
     "Base",
     "Booklet",
     "IdempotencyRecord",
+    "LedgerBalanceSnapshot",
     "LedgerCheckpoint",
     "LedgerLeaf",
     "LedgerNode",

@@ -227,6 +227,7 @@ def test_the_background_sequencer_integrates_within_the_merge_delay(
         "UPDATE ledger_nodes SET hash = hash",
         "DELETE FROM ledger_checkpoints",
         "TRUNCATE ledger_transfers CASCADE",
+        "TRUNCATE ledger_balance_snapshots",
     ],
 )
 def test_postgresql_refuses_to_change_the_ledger(
@@ -239,3 +240,24 @@ def test_postgresql_refuses_to_change_the_ledger(
     database = app.extensions["voucher_service"].database
     with pytest.raises(DBAPIError, match="insert-only"), database.atomic() as session:
         session.execute(text(statement))
+
+
+def test_balances_from_snapshots_equal_the_full_replay_at_every_size(
+    app: Flask, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import func, select
+
+    from voucher_service.ledger import balances as balances_module
+    from voucher_service.ledger.models import LedgerBalanceSnapshot
+
+    monkeypatch.setattr(balances_module, "SNAPSHOT_EVERY", 3)
+    activity(world)
+    size = integrate(app)
+    database = app.extensions["voucher_service"].database
+    with database.read() as session:
+        snapshots = sorted(session.scalars(select(LedgerBalanceSnapshot.size).distinct()).all())
+        assert snapshots == list(range(3, size + 1, 3))
+        for upto in range(size + 1):
+            expected = balances_module.replay(session, 0, upto)
+            assert balances_module.balances(session, upto) == dict(sorted(expected.items()))
+        assert session.scalar(select(func.count()).select_from(LedgerBalanceSnapshot)) > 0

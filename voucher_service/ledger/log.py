@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from voucher_service.context import ServiceContext
@@ -22,7 +22,6 @@ from voucher_service.ledger.merkle import (
 from voucher_service.ledger.models import (
     LedgerCheckpoint,
     LedgerLeaf,
-    LedgerPosting,
     LedgerTransfer,
 )
 from voucher_service.ledger.sequencer import checkpoint_note, with_nodes
@@ -152,28 +151,6 @@ def consistency(session: Session, ctx: ServiceContext, first: int, second: int) 
         return []
     proof = with_nodes(session, lambda read: consistency_proof_from_reader(first, second, read))
     return [b64(h) for h in proof]
-
-
-def balances(session: Session, size: int) -> dict[str, int]:
-    """Every account's balance over the first `size` entries: received less given."""
-    integrated = (
-        select(LedgerPosting.source, LedgerPosting.destination, LedgerPosting.amount)
-        .join(LedgerLeaf, LedgerLeaf.transfer_id == LedgerPosting.transfer_id)
-        .where(LedgerLeaf.index < size)
-        .subquery()
-    )
-    result: dict[str, int] = {}
-    for account, total in session.execute(
-        select(integrated.c.destination, func.sum(integrated.c.amount)).group_by(
-            integrated.c.destination
-        )
-    ):
-        result[account] = result.get(account, 0) + int(total)
-    for account, total in session.execute(
-        select(integrated.c.source, func.sum(integrated.c.amount)).group_by(integrated.c.source)
-    ):
-        result[account] = result.get(account, 0) - int(total)
-    return dict(sorted(result.items()))
 
 
 def stream_entries(session: Session, size: int) -> Iterator[tuple[int, str, bytes]]:

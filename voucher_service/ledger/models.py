@@ -74,3 +74,14 @@ class LedgerCheckpoint(Base):
     root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     note: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LedgerBalanceSnapshot(Base):
+    """Every account's balance over the first `size` entries, kept every few thousand entries
+    so that balances replay only the postings since the last snapshot."""
+
+    __tablename__ = "ledger_balance_snapshots"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    account: Mapped[str] = mapped_column(String(100), primary_key=True)
+    balance: Mapped[int] = mapped_column(BigInteger)

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, g, send_file, stream_with_context
 
 from voucher_service.clock import parse_rfc3339
 from voucher_service.errors import InvalidRequest
-from voucher_service.ledger import bundle, log
+from voucher_service.ledger import balances, bundle, log
 from voucher_service.web.auth import requires
 from voucher_service.web.helpers import json_response, query_int, query_text, services
 
@@ -95,7 +95,7 @@ def get_balances() -> Response:
     with svc.database.read() as session:
         latest = log.latest_checkpoint(session, svc.context).size
         size = query_int("size", latest, 0, latest)
-        view = {"size": size, "balances": log.balances(session, size)}
+        view = {"size": size, "balances": balances.balances(session, size)}
     return json_response(view)
 
 
