@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from voucher_service.errors import InvalidRequest, NotFound
+from voucher_service.errors import InvalidRequest
 from voucher_service.organisations.models import Organisation, organisation_programs
 from voucher_service.programs.models import Program
 
@@ -47,10 +47,3 @@ def organisation_program_ids(session: Session, organisation_id: str) -> list[str
             )
         )
     )
-
-
-def get_organisation(session: Session, organisation_id: str) -> Organisation:
-    organisation = session.get(Organisation, organisation_id)
-    if organisation is None:
-        raise NotFound(f"no organisation {organisation_id}")
-    return organisation

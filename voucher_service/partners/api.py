@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from voucher_service.errors import Conflict, InvalidRequest, NotFound
+from voucher_service.errors import Conflict, InvalidRequest
 from voucher_service.organisations.api import ensure_programs_exist
 from voucher_service.partners.models import Partner, partner_programs
 from voucher_service.partners.siret import is_valid_siret
@@ -48,13 +48,6 @@ def create_partner(session: Session, data: PartnerInput, now: datetime) -> Partn
             insert(partner_programs),
             [{"partner_id": partner.id, "program_id": p} for p in set(data.programs)],
         )
-    return partner
-
-
-def get_partner(session: Session, partner_id: str) -> Partner:
-    partner = session.get(Partner, partner_id)
-    if partner is None:
-        raise NotFound(f"no partner {partner_id}")
     return partner
 
 

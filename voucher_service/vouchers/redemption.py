@@ -35,7 +35,6 @@ from voucher_service.ledger.transfers import (
     write_transfer,
 )
 from voucher_service.partners.models import partner_programs
-from voucher_service.programs.models import Program
 from voucher_service.vouchers.codes import InvalidCode, code_hash, normalise_code
 from voucher_service.vouchers.models import (
     CANCELLED,
@@ -396,7 +395,3 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidRequest(
             "the cursor is not one we gave", [{"path": "cursor", "message": "unknown cursor"}]
         ) from None
-
-
-def program_code_of(session: Session, program_id: str) -> str | None:
-    return session.scalar(select(Program.code).where(Program.id == program_id))
