@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, g, send_file, stream_with_context
+from flask import Blueprint, Response, g, stream_with_context
 
 from voucher_service.clock import parse_rfc3339
 from voucher_service.errors import InvalidRequest
@@ -120,9 +120,21 @@ def get_bundle() -> Response:
     svc = services()
     with svc.database.read() as session:
         archive = bundle.write_bundle(session, svc.context)
-    return send_file(
-        archive, mimetype="application/zip", as_attachment=True, download_name="audit-bundle.zip"
-    )
+    length = archive.seek(0, 2)
+    archive.seek(0)
+
+    def chunks() -> Any:
+        # The temporary file goes once its last byte is sent, whoever reads the answer.
+        try:
+            while block := archive.read(64 * 1024):
+                yield block
+        finally:
+            archive.close()
+
+    response = Response(chunks(), mimetype="application/zip")
+    response.headers["Content-Length"] = str(length)
+    response.headers["Content-Disposition"] = "attachment; filename=audit-bundle.zip"
+    return response
 
 
 def _required_int(name: str) -> int:

@@ -192,6 +192,15 @@ OPERATIONS: list[Operation] = [
     ("get", "/readyz", None, None, 200, "health", (503,), "Readiness (includes the database)"),
 ]
 
+# Answers that are not JSON: (method, path, roles or None for public, media type, summary).
+RAW_OPERATIONS: list[tuple[str, str, tuple[str, ...] | None, str, str]] = [
+    ("get", "/v1/ledger/checkpoint", None, "text/plain", "The latest signed checkpoint (C2SP)"),
+    ("get", "/v1/ledger/checkpoint/key", None, "text/plain", "The checkpoint's verifier key"),
+    ("get", "/v1/ledger/export.csv", ("auditor", "admin"), "text/csv", "Postings as CSV, streamed"),
+    ("get", "/v1/audit/bundle", ("auditor", "admin"), "application/zip", "The audit bundle"),
+    ("get", "/problems/{slug}", None, "text/html", "What a problem type means (fr, en)"),
+]
+
 PARAMETERS: dict[str, list[tuple[str, str, dict[str, Any], bool]]] = {
     "/v1/partners": [
         ("near", "query", {"type": "string", "pattern": r"^-?\d+(\.\d+)?,-?\d+(\.\d+)?$"}, False),
@@ -235,6 +244,8 @@ def openapi_document() -> dict[str, Any]:
     for operation in OPERATIONS:
         method, path = operation[0], operation[1]
         paths.setdefault(path, {})[method] = _operation(*operation)
+    for method, path, roles, media, summary in RAW_OPERATIONS:
+        paths.setdefault(path, {})[method] = _raw_operation(method, path, roles, media, summary)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -287,6 +298,30 @@ def _operation(
         del operation["requestBody"]["description"]
     for problem in problems:
         operation["responses"][str(problem)] = _content(PROBLEM, "problem", "Problem")
+    return operation
+
+
+def _raw_operation(
+    method: str, path: str, roles: tuple[str, ...] | None, media: str, summary: str
+) -> dict[str, Any]:
+    schema = (
+        {"type": "string"} if media.startswith("text/") else {"type": "string", "format": "binary"}
+    )
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "operationId": f"{method}_{path.strip('/').replace('/', '_').replace('.', '_')}",
+        "responses": {"200": {"description": summary, "content": {media: {"schema": schema}}}},
+    }
+    if roles is not None:
+        operation["security"] = [{"apiKey": []}]
+        operation["description"] = "Roles: " + ", ".join(roles) + "."
+        operation["responses"]["401"] = _content(PROBLEM, "problem", "Problem")
+        operation["responses"]["403"] = _content(PROBLEM, "problem", "Problem")
+    if "{slug}" in path:
+        operation["parameters"] = [
+            {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
+        ]
+        operation["responses"]["404"] = _content(PROBLEM, "problem", "Problem")
     return operation
 
 
