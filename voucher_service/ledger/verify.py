@@ -8,10 +8,12 @@ import hashlib
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
 import zipfile
 import zlib
+from array import array
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -467,7 +469,8 @@ class _Audit:
     # Checks 5 to 7: one pass over the entries.
 
     def _stream_entries(self, archive: zipfile.ZipFile) -> None:
-        replay = self.replay = _Replay(self.fail, self.findings.warn)
+        size = archive.getinfo(ENTRIES).file_size  # as the zip says: a guess, not a promise
+        replay = self.replay = _Replay(self.fail, self.findings.warn, size // _BYTES_PER_ENTRY)
         snapshot_at = self.previous.size if self.previous is not None else -1
         try:
             self.streamed = self._read_entries(archive, replay, snapshot_at)
@@ -486,7 +489,7 @@ class _Audit:
             "the funders' appropriations went negative"
         )
         self.held["vouchers"] = (
-            f"{len(replay.vouchers)} vouchers issued once each, at most one live redemption "
+            f"{replay.voucher_count} vouchers issued once each, at most one live redemption "
             "each, amounts equal to face values; each programme's outstanding balance equals "
             "the value of its vouchers in circulation"
         )
@@ -718,7 +721,8 @@ class _Splitter:
         self._tail = b""
 
     def split(self, block: bytes) -> list[bytes]:
-        lines = (self._tail + block).split(b"\n")
+        lines = block.split(b"\n")
+        lines[0] = self._tail + lines[0]  # not tail + block: that would copy the whole block
         self._tail = lines.pop()
         if len(self._tail) > _MAX_LINE:
             raise ValueError(f"a line longer than {_MAX_LINE} bytes")
@@ -775,30 +779,183 @@ def _collector_paused() -> Iterator[None]:
 
 
 # --- The replay: balances and voucher invariants, entry by entry.
+#
+# The replay must remember every entry id (to find one used twice, and the redemption a
+# reversal names) and every voucher (its programme, value and whereabouts): a million-entry log
+# holds about a million of each. As sets and dicts of strings and tuples they took 110 to 130
+# bytes apiece, ~440 MiB in all; here each is one record of a 16-byte key (see _key) and a few
+# packed integers in one bytearray per kind (_Table), ~26 and ~42 bytes with the room to spare.
+# In memory, not on disk: a sqlite3 lookup takes ~2 µs, and an entry needs about three, out of
+# the 10 µs it may take in all at 100,000 entries a second.
+
+_KEY = 16  # bytes of a key, at the start of each record
+_ENTRY_ID = struct.Struct("<I")  # an entry id's record, past the key: the index of its entry
+_VOUCHER = struct.Struct("<IIq")  # a voucher's record, past the key: issue, taker and state
+# A voucher's state: 0 while in circulation; else 4 x the index of the entry that took it out
+# of circulation, plus how. Its taker is the partner of its live redemption (0 when none).
+# 2^32 entries, issues or partners would take terabytes of log: `struct` would refuse them.
+_LIVE, _CANCELLED, _EXPIRED = 1, 2, 3
+_HOW = {_LIVE: "redeemed by", _CANCELLED: "withdrawn by cancel", _EXPIRED: "withdrawn by expire"}
+_Found = tuple[int, int, int, int]  # where a voucher's record is, then its issue, taker, state
+_SLOTS = 16  # records in a region of a table
+_MIN_REGIONS = 4
+_BYTES_PER_ENTRY = 512  # about what the service writes: a table's first size is a guess from it
+_MAX_EXPECTED = 1 << 20  # a zip's word is not trusted beyond that many: the tables double later
+_SECONDS = frozenset(f"{second:02d}Z" for second in range(60))  # how "at" ends: "SSZ"
+_STR = frozenset((str,))  # the only type a reference may have
 
 
-# Plain tuples, not objects: a booklet's vouchers share one, and there may be millions.
-Issued = tuple[str, int, int]  # programme id, face value, index of the issuing entry
-Redeemed = tuple[str, int, str]  # the live redeem entry's id, its index, the partner
+def _key(text: str) -> bytes:
+    """The 16 bytes the replay's tables know an id by: exact for a UUID, a digest otherwise.
+
+    A UUID in canonical form with the RFC 4122 variant (as the service writes ids) is its own
+    16 bytes: two of them share a key only when they are the same id. Any other id is its
+    SHA-256 cut to 16 bytes, with the variant's two bits set to 11 rather than 10, so that it
+    cannot take a UUID's key. Two such ids could share one only by a collision of 126-bit
+    digests: ~2^63 work on purpose, never by chance; not a practical concern for an audit.
+    """
+    if text[8:24:5] == "----" and len(text) == 36:
+        digits = text.replace("-", "")
+        try:
+            key = bytes.fromhex(digits)
+        except ValueError:
+            key = b""
+        # fromhex takes upper case and spaces too, and the hyphens could have been elsewhere:
+        # only the canonical form, with 32 lower-case hex digits, is the key's very own.
+        if key.hex() == digits and len(key) == _KEY and key[8] >> 6 == 0b10:
+            return key
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+    return digest[:8] + bytes((digest[8] | 0xC0,)) + digest[9:_KEY]
+
+
+def _keys(texts: list[str]) -> list[bytes]:
+    """The _key of each text; for a list of canonical UUIDs (a booklet's), in a few steps."""
+    count = len(texts)
+    joined = "".join(texts)
+    if (
+        set(map(len, texts)) == {36}
+        and joined.count("-") == 4 * count
+        and joined[8::36] == joined[13::36] == joined[18::36] == joined[23::36] == "-" * count
+    ):
+        digits = joined.replace("-", "")
+        try:
+            keys = bytes.fromhex(digits)
+        except ValueError:
+            keys = b""
+        variants = keys[8::_KEY]
+        if keys.hex() == digits and min(variants) >= 0x80 and max(variants) < 0xC0:
+            return [keys[at : at + _KEY] for at in range(0, len(keys), _KEY)]
+    return list(map(_key, texts))
+
+
+class _Table:
+    """Fixed-size records, each a 16-byte key then a few integers, in one bytearray: `slots`.
+
+    A set or a dict costs ~100 bytes an id in objects and slots; a record here costs its own
+    size and its share of the room left (the table is 3/4 full at first if the guess of its
+    size was right, never more than 7/8: then it doubles). The bytearray is cut into regions of
+    _SLOTS records. A key's home is region hash(key) % their number (a salted hash: no log can
+    pile its keys into one region), its record is in the first region from there with room,
+    and a region fills from its start with none ever taken out: a lookup is a `find` among the
+    records of a region, seldom more than one, and stops at the first region with room.
+    """
+
+    def __init__(self, payload: str, expected: int) -> None:
+        """`payload` is the struct format in which `add` takes the rest of a record."""
+        self._record = struct.Struct(f"<{_KEY}s{payload}")
+        self.size = self._record.size
+        expected = min(expected, _MAX_EXPECTED)
+        self._allot(max(4 * expected // (3 * _SLOTS), _MIN_REGIONS), 0)  # 3/4 full at `expected`
+
+    def _allot(self, regions: int, records: int) -> None:
+        self._regions = regions
+        self._span = span = _SLOTS * self.size
+        self.slots = bytearray(regions * span)
+        self._ends = array("q", range(0, regions * span, span))  # where each region's room is
+        self._room = 7 * regions * _SLOTS // 8 - records  # how many more before it doubles
+
+    @property
+    def count(self) -> int:
+        """How many records the table holds."""
+        return (sum(self._ends) - sum(range(0, len(self.slots), self._span))) // self.size
+
+    def find(self, key: bytes) -> int:
+        """Where the key's record starts in `slots`, or -1 when it has none."""
+        region = hash(key) % self._regions
+        start = region * self._span
+        end = self._ends[region]
+        at = self.slots.find(key, start, end)
+        if at >= 0 and not (at - start) % self.size:
+            return at
+        if at < 0 and end - start < self._span:
+            return -1
+        return self._search(key, region)[0]
+
+    def add(self, key: bytes, payload: bytes | int) -> int:
+        """Adds the key's record unless it has one: then returns where that starts, else -1."""
+        region = hash(key) % self._regions
+        start = region * self._span
+        end = self._ends[region]
+        if end - start == self._span or self.slots.find(key, start, end) >= 0:
+            at, region = self._search(key, region)  # seldom: the region is full, or a match
+            if at >= 0:
+                return at
+            end = self._ends[region]
+        self._record.pack_into(self.slots, end, key, payload)
+        self._ends[region] = end + self.size
+        self._room -= 1
+        if not self._room:
+            self._grow()
+        return -1
+
+    def _search(self, key: bytes, region: int) -> tuple[int, int]:
+        """Where the key's record starts, or -1 and the first region from `region` with room."""
+        slots, size, span = self.slots, self.size, self._span
+        while True:
+            start, end = region * span, self._ends[region]
+            at = slots.find(key, start, end)
+            while at >= 0 and (at - start) % size:  # bytes astride two records: not a key
+                at = slots.find(key, at + 1, end)
+            if at >= 0 or end - start < span:
+                return at, region
+            region = (region + 1) % self._regions
+
+    def _grow(self) -> None:
+        """Doubles the regions, then puts each record back: the only time one moves."""
+        slots, ends, span, record = self.slots, self._ends, self._span, self._record
+        self._allot(2 * self._regions, self.count)
+        for start, end in zip(range(0, len(slots), span), ends, strict=True):
+            for key, payload in record.iter_unpack(slots[start:end]):
+                home = hash(key) % self._regions
+                while self._ends[home] - home * span == span:
+                    home = (home + 1) % self._regions
+                record.pack_into(self.slots, self._ends[home], key, payload)
+                self._ends[home] += self.size
 
 
 class _Replay:
     """Checks each entry and replays its postings; keeps ids and vouchers, never entries."""
 
-    def __init__(self, fail: Fail, warn: Callable[[str], None]) -> None:
+    def __init__(self, fail: Fail, warn: Callable[[str], None], expected: int = 0) -> None:
         self._fail = fail
         self._warn = warn
         self.entries = 0
         self.balances: dict[str, int] = {}
-        self.vouchers: dict[str, Issued] = {}
-        self.redeemed: dict[str, Redeemed] = {}  # vouchers with a live redemption
-        self.ended: dict[str, str] = {}  # vouchers cancelled or expired, and by what
         self.unknown_kinds: dict[str, list[int]] = {}  # kind -> [count, first index]
-        self._ids: set[str] = set()
-        self._names: dict[str, str] = {}  # one string per programme and partner id
-        self._decode = json.JSONDecoder().raw_decode
+        self._ids = _Table("I", expected)  # an entry's index, read back as _ENTRY_ID
+        self._vouchers = _Table(f"{_VOUCHER.size}s", expected)  # a _VOUCHER, packed
+        # Each issue entry's programme (by number), face value and index: its vouchers share it.
+        self._issue_programs = array("I")
+        self._issue_values: list[int] = []
+        self._issue_entries = array("q")
+        self._programs: dict[str, int] = {}  # programme id -> its number
+        self._program_ids: list[str] = []
+        self._circulating: list[int] = []  # by programme: the value of its vouchers in circulation
+        self._partners: dict[str, int] = {}  # partner id -> its number
+        self._partner_ids: list[str] = []
+        decoder: Any = json.JSONDecoder()  # its scanner is raw_decode's, less a Python frame
+        self._scan: Callable[[str, int], tuple[object, int]] = decoder.scan_once
         self._last_at = ""
-        self._id = ""
         self._kinds: dict[str, Callable[[int, str, Entry, Postings], None]] = {
             "allocate": self._allocate,
             "issue": self._issue,
@@ -809,11 +966,18 @@ class _Replay:
             "settle": self._settle,
         }
 
+    @property
+    def voucher_count(self) -> int:
+        return self._vouchers.count
+
     def entry(self, index: int, line: bytes) -> None:
         self.entries = index + 1
         try:
             text = line.decode()
-            entry, end = self._decode(text)
+            try:
+                entry, end = self._scan(text, 0)
+            except StopIteration as stop:  # as raw_decode words it
+                raise json.JSONDecodeError("Expecting value", text, stop.value) from None
         except (ValueError, RecursionError) as exc:
             self._bad("entries", index, None, f"not valid UTF-8 JSON ({_short(exc)})")
             return
@@ -837,11 +1001,7 @@ class _Replay:
 
     def _check_outstanding(self) -> None:
         """The end-of-log invariant: outstanding balances are the vouchers in circulation."""
-        expected: dict[str, int] = {}
-        redeemed, ended = self.redeemed, self.ended
-        for voucher_id, (program, value, _) in self.vouchers.items():
-            if voucher_id not in redeemed and voucher_id not in ended:
-                expected[program] = expected.get(program, 0) + value
+        expected = dict(zip(self._program_ids, self._circulating, strict=True))
         programs = set(expected) | {
             account[len("program:") : -len(":outstanding")]
             for account in self.balances
@@ -868,19 +1028,16 @@ class _Replay:
             self._bad("entries", index, None, f"kind {kind!r} is not a non-empty string")
             kind = None
         entry_id = entry.get("id")
-        ids = self._ids
         if type(entry_id) is not str or not entry_id:
             self._bad("entries", index, kind, f"id {entry_id!r} is not a non-empty string")
-            entry_id = ""
-        else:
-            seen = len(ids)
-            ids.add(entry_id)  # one hash lookup where `in` then `add` would take two
-            if len(ids) == seen:
-                self._bad("entries", index, kind, f"id {entry_id} appears twice in the log")
-        self._id = entry_id
-        at = entry.get("at")
-        if at != self._last_at:  # most entries share the second of their neighbours
-            if type(at) is str and _is_time(at, _UTC_TIME):
+        elif self._ids.add(_key(entry_id), index) >= 0:
+            self._bad("entries", index, kind, f"id {entry_id} appears twice in the log")
+        at, last = entry.get("at"), self._last_at
+        if at != last:  # most entries share the second, or at least the minute, of the last
+            if type(at) is str and (
+                (len(at) == 20 and at[17:] in _SECONDS and at[:17] == last[:17])
+                or _is_time(at, _UTC_TIME)
+            ):
                 self._last_at = at
             else:
                 self._bad("entries", index, kind, f"at {at!r} is not an RFC 3339 UTC time")
@@ -889,6 +1046,27 @@ class _Replay:
     def _post(self, index: int, kind: str | None, entry: Entry) -> Postings | None:
         """Validates the postings, then applies them all (a transfer is atomic)."""
         postings = entry.get("postings")
+        if type(postings) is list and len(postings) == 1 and type(postings[0]) is dict:
+            posting = postings[0]  # most transfers: _postings_problem's checks, at less cost
+            amount, source, destination = (
+                posting.get("amount"),
+                posting.get("source"),
+                posting.get("destination"),
+            )
+            if (
+                type(amount) is int
+                and amount > 0
+                and type(source) is type(destination) is str
+                and source
+                and destination
+                and source != destination
+            ):
+                balances = self.balances
+                balances[destination] = balances.get(destination, 0) + amount
+                balances[source] = left = balances.get(source, 0) - amount
+                if left < 0:
+                    self._negatives(index, kind, postings)
+                return postings
         problem = _postings_problem(postings)
         if problem is not None:
             self._bad("entries", index, kind, problem)
@@ -921,10 +1099,7 @@ class _Replay:
     ) -> tuple[str, ...] | None:
         """The entry's references `names`, each a non-empty string, or None once reported."""
         values: tuple[Any, ...] = tuple(map(entry.get, names))
-        for value in values:
-            if type(value) is not str or not value:
-                break
-        else:
+        if all(values) and _STR.issuperset(map(type, values)):
             return values
         for name, value in zip(names, values, strict=True):
             if type(value) is not str or not value:
@@ -963,23 +1138,35 @@ class _Replay:
         amount: int = posting["amount"]
         return amount
 
-    def _known(self, index: int, kind: str, voucher_id: str, program: str) -> Issued | None:
-        issued = self.vouchers.get(voucher_id)
-        if issued is None:
+    # Vouchers (check 7): each a record in self._vouchers, updated in place.
+
+    def _known(
+        self, index: int, kind: str, voucher_id: str, key: bytes, program: str
+    ) -> _Found | None:
+        """Where the voucher's record is, then its issue, taker and state; None once reported."""
+        at = self._vouchers.find(key)
+        if at < 0:
             self._bad("vouchers", index, kind, f"voucher {voucher_id} was never issued")
             return None
-        if issued[0] != program:
-            message = f"voucher {voucher_id} belongs to programme {issued[0]}, not {program}"
+        issue, taker, state = _VOUCHER.unpack_from(self._vouchers.slots, at + _KEY)
+        owner = self._program_ids[self._issue_programs[issue]]
+        if owner != program:
+            message = f"voucher {voucher_id} belongs to programme {owner}, not {program}"
             self._bad("vouchers", index, kind, message)
             return None
-        return issued
+        return at, issue, taker, state
 
-    def _whereabouts(self, voucher_id: str) -> str | None:
-        """Why a voucher is not in circulation, or None when it is."""
-        live = self.redeemed.get(voucher_id)
-        if live is not None:
-            return f"redeemed by entry {live[1]}"
-        return self.ended.get(voucher_id)
+    def _move(self, found: _Found, taker: int, state: int, sign: int) -> None:
+        """Records a voucher's new state; sign 1 when it comes back into circulation, -1 out."""
+        at, issue, _, _ = found
+        _VOUCHER.pack_into(self._vouchers.slots, at + _KEY, issue, taker, state)
+        self._circulating[self._issue_programs[issue]] += sign * self._issue_values[issue]
+
+    def _wrong_value(
+        self, index: int, kind: str, voucher_id: str, found: _Found, amount: int
+    ) -> None:
+        message = f"moves {amount} for voucher {voucher_id} worth {self._issue_values[found[1]]}"
+        self._bad("vouchers", index, kind, message)
 
     # Kinds (checks 5 and 7).
 
@@ -995,7 +1182,7 @@ class _Replay:
         voucher_ids = self._voucher_ids(index, kind, entry, one=False)
         if refs is None or voucher_ids is None:
             return
-        program = self._names.setdefault(refs[0], refs[0])
+        program = refs[0]
         accounts = f"program:{program}:available", f"program:{program}:outstanding"
         amount = self._one_posting(index, kind, postings, *accounts)
         if amount is None:
@@ -1005,38 +1192,55 @@ class _Replay:
             message = f"{amount} is not a whole face value for {len(voucher_ids)} vouchers"
             self._bad("vouchers", index, kind, message)
             return
-        issued = (program, value, index)
-        add = self.vouchers.setdefault
-        for voucher_id in voucher_ids:
-            known = add(voucher_id, issued)
-            if known is not issued:
-                message = f"voucher {voucher_id} issued again (first by entry {known[2]})"
-                self._bad("vouchers", index, kind, message)
+        number = self._programs.get(program)
+        if number is None:
+            number = self._programs[program] = len(self._program_ids)
+            self._program_ids.append(program)
+            self._circulating.append(0)
+        issue = len(self._issue_entries)  # its vouchers' records name it by this number
+        self._issue_programs.append(number)
+        self._issue_values.append(value)
+        self._issue_entries.append(index)
+        payload, add, new = _VOUCHER.pack(issue, 0, 0), self._vouchers.add, 0
+        for voucher_id, key in zip(voucher_ids, _keys(voucher_ids), strict=True):
+            at = add(key, payload)
+            if at < 0:
+                new += 1
+                continue
+            first = self._issue_entries[_VOUCHER.unpack_from(self._vouchers.slots, at + _KEY)[0]]
+            message = f"voucher {voucher_id} issued again (first by entry {first})"
+            self._bad("vouchers", index, kind, message)
+        self._circulating[number] += new * value
 
     def _redeem(self, index: int, kind: str, entry: Entry, postings: Postings) -> None:
+        """Takes a voucher out of circulation: a second live redemption is a double spend."""
         refs = self._refs(index, kind, entry, ("program_id", "partner_id", "redemption_id"))
         voucher_ids = self._voucher_ids(index, kind, entry, one=True)
         if refs is None or voucher_ids is None:
             return
         program, partner, _ = refs
-        accounts = f"program:{program}:outstanding", f"partner:{partner}:payable"
-        amount = self._one_posting(index, kind, postings, *accounts)
-        issued = self._known(index, kind, voucher_ids[0], program)
-        if amount is not None and issued is not None:
-            self._take(index, kind, voucher_ids[0], self._names.setdefault(partner, partner))
-            if amount != issued[1]:
-                self._wrong_value(index, kind, voucher_ids[0], issued, amount)
-
-    def _take(self, index: int, kind: str, voucher_id: str, partner: str) -> None:
-        """Redeems a voucher in circulation: a second live redemption is a double spend."""
-        live = self.redeemed.get(voucher_id)
-        if live is not None:
-            message = f"voucher {voucher_id} redeemed twice: entry {live[1]}'s redemption"
+        voucher_id = voucher_ids[0]
+        amount = self._one_posting(
+            index, kind, postings, f"program:{program}:outstanding", f"partner:{partner}:payable"
+        )
+        found = self._known(index, kind, voucher_id, _key(voucher_id), program)
+        if amount is None or found is None:
+            return
+        at, issue, _, state = found
+        if state & 3 == _LIVE:
+            message = f"voucher {voucher_id} redeemed twice: entry {state >> 2}'s redemption"
             self._bad("vouchers", index, kind, f"{message} is still live")
-        elif voucher_id in self.ended:
-            self._bad("vouchers", index, kind, f"voucher {voucher_id} was {self.ended[voucher_id]}")
-        else:
-            self.redeemed[voucher_id] = (self._id, index, partner)
+        elif state:
+            self._bad("vouchers", index, kind, f"voucher {voucher_id} was {_whereabouts(state)}")
+        else:  # the one path of nearly every entry: inline, not _move
+            taker = self._partners.get(partner)
+            if taker is None:
+                taker = self._partners[partner] = len(self._partner_ids)
+                self._partner_ids.append(partner)
+            _VOUCHER.pack_into(self._vouchers.slots, at + _KEY, issue, taker, index << 2 | _LIVE)
+            self._circulating[self._issue_programs[issue]] -= self._issue_values[issue]
+        if amount != self._issue_values[issue]:
+            self._wrong_value(index, kind, voucher_id, found, amount)
 
     def _reverse(self, index: int, kind: str, entry: Entry, postings: Postings) -> None:
         names = ("program_id", "partner_id", "reverses", "redemption_id")
@@ -1047,26 +1251,32 @@ class _Replay:
         program, partner, reverses, _ = refs
         accounts = f"partner:{partner}:payable", f"program:{program}:outstanding"
         amount = self._one_posting(index, kind, postings, *accounts)
-        issued = self._known(index, kind, voucher_ids[0], program)
-        if amount is not None and issued is not None:
-            self._give_back(index, kind, voucher_ids[0], partner, reverses)
-            if amount != issued[1]:
-                self._wrong_value(index, kind, voucher_ids[0], issued, amount)
+        found = self._known(index, kind, voucher_ids[0], _key(voucher_ids[0]), program)
+        if amount is not None and found is not None:
+            self._give_back(index, kind, voucher_ids[0], partner, reverses, found)
+            if amount != self._issue_values[found[1]]:
+                self._wrong_value(index, kind, voucher_ids[0], found, amount)
 
     def _give_back(
-        self, index: int, kind: str, voucher_id: str, partner: str, reverses: str
+        self, index: int, kind: str, voucher_id: str, partner: str, reverses: str, found: _Found
     ) -> None:
         """Undoes the live redemption `reverses` names: the voucher may be redeemed again."""
-        live = self.redeemed.get(voucher_id)
-        if live is None or live[0] != reverses:
-            current = "none" if live is None else f"entry {live[1]}"
+        _, _, taker, state = found
+        live = state >> 2 if state & 3 == _LIVE else None
+        if live is None or live != self._index_of(reverses):
+            current = "none" if live is None else f"entry {live}"
             message = f"reverses {reverses}, not the live redemption of voucher {voucher_id}"
             self._bad("vouchers", index, kind, f"{message} (live: {current})")
-        elif live[2] != partner:
-            message = f"reverses a redemption by partner {live[2]}, not {partner}"
+        elif self._partner_ids[taker] != partner:
+            message = f"reverses a redemption by partner {self._partner_ids[taker]}, not {partner}"
             self._bad("vouchers", index, kind, message)
         else:
-            del self.redeemed[voucher_id]
+            self._move(found, 0, 0, 1)
+
+    def _index_of(self, entry_id: str) -> int | None:
+        """The index of the entry with this id (the first, should there be several)."""
+        at = self._ids.find(_key(entry_id))
+        return None if at < 0 else int(_ENTRY_ID.unpack_from(self._ids.slots, at + _KEY)[0])
 
     def _withdraw(self, index: int, kind: str, entry: Entry, postings: Postings) -> None:
         """Cancel or expire: vouchers in circulation go back to the programme's budget."""
@@ -1077,19 +1287,20 @@ class _Replay:
         program = refs[0]
         accounts = f"program:{program}:outstanding", f"program:{program}:available"
         amount = self._one_posting(index, kind, postings, *accounts)
+        state = index << 2 | (_CANCELLED if kind == "cancel" else _EXPIRED)
         total: int | None = 0
-        for voucher_id in voucher_ids:
-            issued = self._known(index, kind, voucher_id, program)
-            if issued is None:
+        for voucher_id, key in zip(voucher_ids, _keys(voucher_ids), strict=True):
+            found = self._known(index, kind, voucher_id, key, program)
+            if found is None:
                 total = None
                 continue
-            total = None if total is None else total + issued[1]
-            where = self._whereabouts(voucher_id)
-            if where is not None:
-                message = f"voucher {voucher_id} is not in circulation ({where})"
+            value = self._issue_values[found[1]]
+            total = None if total is None else total + value
+            if found[3]:
+                message = f"voucher {voucher_id} is not in circulation ({_whereabouts(found[3])})"
                 self._bad("vouchers", index, kind, message)
             else:
-                self.ended[voucher_id] = f"withdrawn by {kind} entry {index}"
+                self._move(found, 0, state, -1)
         if amount is not None and total is not None and amount != total:
             message = f"withdraws {amount} for vouchers worth {total}"
             self._bad("vouchers", index, kind, message)
@@ -1104,11 +1315,10 @@ class _Replay:
                 message = f"moves {posting['source']} → {posting['destination']}"
                 self._bad("entries", index, kind, f"{message}, not {source} → {destination}")
 
-    def _wrong_value(
-        self, index: int, kind: str, voucher_id: str, issued: Issued, amount: int
-    ) -> None:
-        message = f"moves {amount} for voucher {voucher_id} worth {issued[1]}"
-        self._bad("vouchers", index, kind, message)
+
+def _whereabouts(state: int) -> str:
+    """Why a voucher whose state is not 0 is out of circulation."""
+    return f"{_HOW[state & 3]} entry {state >> 2}"
 
 
 def _postings_problem(postings: object) -> str | None:

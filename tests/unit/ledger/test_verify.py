@@ -8,6 +8,7 @@ import json
 import random
 import subprocess
 import sys
+import uuid
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -583,6 +584,129 @@ def test_a_repeated_entry_id_is_caught(tmp_path: Path, key: Ed25519PrivateKey, p
     report = verify_bundle(signed(tmp_path, log, key), pinned_key=pinned)
 
     assert_fails_with(report, f"id {log.entries[3]['id']} appears twice")
+
+
+def test_ids_that_differ_only_in_case_are_not_one_id(
+    tmp_path: Path, key: Ed25519PrivateKey, pinned: str
+) -> None:
+    log = history()
+    log.entries[4]["id"] = log.entries[3]["id"].upper()
+
+    report = verify_bundle(signed(tmp_path, log, key), pinned_key=pinned)
+
+    assert report.ok, report.render()
+
+
+def test_a_61st_second_is_caught_within_a_minute_of_good_times(
+    tmp_path: Path, key: Ed25519PrivateKey, pinned: str
+) -> None:
+    log = history()
+    log.entries[5]["at"] = "2026-11-27T10:00:60Z"  # entry 4 was at 10:00:04Z
+
+    report = verify_bundle(signed(tmp_path, log, key), pinned_key=pinned)
+
+    assert_fails_with(report, "entry 5 (redeem): at '2026-11-27T10:00:60Z' is not an RFC 3339")
+    assert report.problems == 1, report.render()
+
+
+def test_a_long_log_outgrows_the_first_guess_and_is_still_checked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, key: Ed25519PrivateKey, pinned: str
+) -> None:
+    monkeypatch.setattr(verify, "_BYTES_PER_ENTRY", 1 << 40)  # tables start at their least
+    log = Log()
+    log.allocate(1000 * FACE)
+    vouchers = [
+        voucher
+        for booklet in range(80)
+        for voucher in log.issue(ids=[str(uuid.uuid4()) for _ in range(10)])
+        + (log.issue(count=2) if booklet % 10 == 0 else [])  # ids that are not UUIDs, too
+    ]
+    redeems = {voucher: log.redeem(voucher) for voucher in vouchers[::2]}
+    log.reverse(vouchers[8], redeems[vouchers[8]])
+    log.cancel(vouchers[1:9:2])
+    log.redeem(vouchers[8])
+    path = signed(tmp_path, log, key)
+
+    assert verify_bundle(path, pinned_key=pinned).ok, verify_bundle(path).render()
+
+    log.redeem(vouchers[-2])
+    log.redeem(vouchers[3])
+    report = verify_bundle(signed(tmp_path, log, key), pinned_key=pinned)
+
+    assert_fails_with(report, f"voucher {vouchers[-2]} redeemed twice: entry")
+    assert_fails_with(report, f"voucher {vouchers[3]} was withdrawn by cancel entry")
+
+
+# --- The replay's tables: ids as 16-byte keys, records packed in a bytearray.
+
+
+def test_a_canonical_uuid_is_its_own_key_and_any_other_id_a_digest() -> None:
+    canonical = "5f0c6a52-7f1e-4c1d-9a59-3b8f0b6a1001"
+    others = [
+        canonical.upper(),
+        canonical.replace("-", ""),
+        f"{{{canonical}}}",
+        "5f0c6a527-f1e-4c1d-9a59-3b8f0b6a1001",  # the same digits, a hyphen moved
+        "5f0c6a52-7f1e-4c1d-9a59 3b8f0b6a1001",
+        "5f0c6a52-7f1e-4c1d-1a59-3b8f0b6a1001",  # not the RFC 4122 variant
+        "v0000001-0000-4000-8000-000000000000",
+        "",
+        "\ud800",
+    ]
+    keys = [verify._key(text) for text in others]
+
+    assert verify._key(canonical) == uuid.UUID(canonical).bytes
+    assert len({verify._key(canonical), *keys}) == len(others) + 1
+    assert all(len(key) == 16 and key[8] >> 6 == 0b11 for key in keys)  # never a UUID's
+    assert verify._keys([canonical, *others]) == [verify._key(canonical), *keys]
+    booklet = [str(uuid.uuid4()) for _ in range(10)]
+    assert verify._keys(booklet) == [uuid.UUID(text).bytes for text in booklet]
+
+
+def test_the_table_finds_what_it_holds_as_it_doubles() -> None:
+    rng = random.Random(2026)
+    table = verify._Table("4s", expected=0)
+    held: dict[bytes, bytes] = {}
+    keys = [rng.randbytes(16) for _ in range(3000)]
+
+    for n, key in enumerate(keys + keys[::7]):
+        at = table.add(key, n.to_bytes(4, "little"))
+        if key in held:
+            assert at >= 0 and table.slots[at : at + 20] == key + held[key]
+        else:
+            assert at == -1
+            held[key] = n.to_bytes(4, "little")
+
+    assert table.count == len(held) == len(keys)
+    for key, payload in held.items():
+        at = table.find(key)
+        assert at % table.size == 0 and table.slots[at : at + 20] == key + payload
+    assert table.find(rng.randbytes(16)) == -1
+
+
+def test_bytes_astride_two_records_are_no_key() -> None:
+    table = verify._Table("4s", expected=0)
+    for n in range(1, 40):
+        table.add(bytes([n]) * 16, bytes([n]) * 4)
+    records = range(0, len(table.slots) - 2 * table.size, table.size)
+    astride = {bytes(table.slots[at + 10 : at + 26]) for at in records} - {bytes(16)}
+
+    for key in astride:
+        assert table.find(key) == -1
+        assert table.add(key, b"new!") == -1
+        at = table.find(key)
+        assert at % table.size == 0 and table.slots[at : at + 20] == key + b"new!"
+
+
+def test_the_splitter_cuts_lines_wherever_the_blocks_end() -> None:
+    data = b"".join(b"line %d %s\n" % (n, b"x" * n) for n in range(200)) + b"last"
+    for size in (1, 7, 64, 1000, len(data)):
+        splitter = verify._Splitter()
+        blocks = [data[at : at + size] for at in range(0, len(data), size)]
+
+        lines = [line for block in blocks for line in splitter.split(block)]
+
+        assert [*lines, *splitter.rest()] == data.split(b"\n")
 
 
 # --- Garbage: a report, never an exception.
