@@ -34,7 +34,8 @@ BIN = Path(PYTHON).parent
 OURS_PORT, REF_PORT = 8711, 8701
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
-TOKENS_PER_RUN = int(os.environ.get("BENCH_TOKENS_PER_RUN", "25000"))
+WARM_UP_SECONDS = 3
+TOKENS_PER_RUN = int(os.environ.get("BENCH_TOKENS_PER_RUN", "20000"))
 
 
 def fresh_database(name: str) -> str:
@@ -74,6 +75,9 @@ print(json.dumps(issue_bench_vouchers({runs * TOKENS_PER_RUN})))
         [PYTHON, "-c", script], env=env, check=True, capture_output=True, text=True
     )
     made = json.loads(out.stdout)
+    # As the yardstick's prepare.py does: fresh statistics, no autovacuum left to run.
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute("VACUUM ANALYZE")
     return env, made["partner_key"], split_tokens(made["tokens"], work / "ours", runs)
 
 
@@ -127,10 +131,10 @@ def wrk_script() -> Path:
     return shared if shared.is_file() else Path(__file__).with_name("redeem.lua")
 
 
-def wrk(port: int, tokens: Path, key: str, prefix: str) -> dict[str, float]:
+def wrk(port: int, tokens: Path, key: str, prefix: str, seconds: int = SECONDS) -> dict[str, float]:
     env = {**os.environ, "TOKENS": str(tokens), "API_KEY": key, "KEY_PREFIX": prefix}
     out = subprocess.run(
-        [ensure_wrk(), "-t2", "-c16", f"-d{SECONDS}s", "-s", str(wrk_script()),
+        [ensure_wrk(), "-t2", "-c16", f"-d{seconds}s", "-s", str(wrk_script()),
          f"http://127.0.0.1:{port}"], env=env, check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -159,18 +163,22 @@ def run() -> dict[str, Any]:
         work = Path(tmp)
         try:
             ours_env, partner_key, ours_tokens = prepare_ours(
-                fresh_database("vs_bench"), work, ROUNDS
+                fresh_database("vs_bench"), work, ROUNDS + 1
             )
             servers.append(start("voucher_service.wsgi:app", OURS_PORT, ours_env, ROOT))
             if YARDSTICK.is_dir():
                 ref_dsn = fresh_database("refbench")
-                ref_tokens = prepare_yardstick(ref_dsn, work, ROUNDS)
+                ref_tokens = prepare_yardstick(ref_dsn, work, ROUNDS + 1)
                 servers.append(
                     start(
                         "reference_app:app", REF_PORT, {**os.environ, "REF_DSN": ref_dsn}, YARDSTICK
                     )
                 )
-            for round_ in range(ROUNDS):
+            # An unmeasured warm-up each (caches, prepared statements), then the rounds.
+            wrk(OURS_PORT, ours_tokens[0], partner_key, "ours-warm", WARM_UP_SECONDS)
+            if YARDSTICK.is_dir():
+                wrk(REF_PORT, ref_tokens[0], "ref-key", "ref-warm", WARM_UP_SECONDS)
+            for round_ in range(1, ROUNDS + 1):
                 results["voucher_service"].append(
                     wrk(OURS_PORT, ours_tokens[round_], partner_key, f"ours{round_}")
                 )

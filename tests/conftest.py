@@ -198,6 +198,13 @@ class World:
             "/v1/booklets", json=body, headers=self.headers("issuer", uuid.uuid4().hex)
         )
 
+    def reverse(self, redemption_id: str, reason: str = "mistake", role: str = "partner") -> Any:
+        return self.client.post(
+            f"/v1/redemptions/{redemption_id}/reversal",
+            json={"reason": reason},
+            headers=self.headers(role),
+        )
+
     def redeem(self, role: str = "partner", key: str | None = None, **body: Any) -> Any:
         return self.client.post(
             "/v1/redemptions", json=body, headers=self.headers(role, key or uuid.uuid4().hex)

@@ -29,10 +29,7 @@ def test_figures_follow_issuance_redemption_and_reversal(world: World) -> None:
     vouchers = world.issue().json["vouchers"]
     first = world.redeem(token=vouchers[0]["token"]).json
     world.redeem(token=vouchers[1]["token"])
-    world.client.post(
-        f"/v1/redemptions/{first['id']}/reversal", json={"reason": "x"},
-        headers=world.headers("partner"),
-    )  # fmt: skip
+    world.reverse(first["id"], "x")
     figures = world.client.get(
         f"/v1/programs/{world.program_id}", headers=world.headers("issuer")
     ).json["figures"]

@@ -31,11 +31,7 @@ def activity(world: World) -> dict[str, Any]:
     """Issue two booklets, redeem three vouchers, reverse one."""
     vouchers = world.issue("a").json["vouchers"] + world.issue("b", size=2).json["vouchers"]
     redeemed = [world.redeem(token=v["token"]).json for v in vouchers[:3]]
-    world.client.post(
-        f"/v1/redemptions/{redeemed[0]['id']}/reversal",
-        json={"reason": "mistake"},
-        headers=world.headers("partner"),
-    )
+    world.reverse(redeemed[0]["id"], "mistake")
     return {"vouchers": vouchers, "redeemed": redeemed}
 
 

@@ -81,11 +81,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(redemption=consumes(redemptions))
     def reverse(self, redemption: dict[str, Any]) -> None:
-        response = self.world.client.post(
-            f"/v1/redemptions/{redemption['id']}/reversal",
-            json={"reason": "model"},
-            headers=self.world.headers("partner"),
-        )
+        response = self.world.reverse(redemption["id"], "model")
         assert response.status_code == 200, response.json
         owner = self.state[redemption["voucher_id"]].split(":")[0]
         self.state[redemption["voucher_id"]] = f"{owner}:issued"

@@ -38,10 +38,7 @@ def busy(app: Flask, world: World) -> str:
     vouchers = world.issue().json["vouchers"]
     first = world.redeem(token=vouchers[0]["token"]).json
     world.redeem(token=vouchers[1]["token"])
-    world.client.post(
-        f"/v1/redemptions/{first['id']}/reversal", json={"reason": "x"},
-        headers=world.headers("partner"),
-    )  # fmt: skip
+    world.reverse(first["id"], "x")
     integrate(app)
     key: str = world.client.get("/v1/ledger/checkpoint/key").text.strip()
     return key

@@ -191,22 +191,14 @@ def test_a_partner_reverses_its_own_redemption_and_the_voucher_is_redeemable_aga
     world: World, voucher: dict[str, Any]
 ) -> None:
     redeemed = world.redeem(token=voucher["token"]).json
-    reversed_ = world.client.post(
-        f"/v1/redemptions/{redeemed['id']}/reversal",
-        json={"reason": "wrong person"},
-        headers=world.headers("partner"),
-    )
+    reversed_ = world.reverse(redeemed["id"], "wrong person")
     assert reversed_.status_code == 200
     assert reversed_.json["reversed_at"] is not None
     assert reversed_.json["reversal_reason"] == "wrong person"
     again = world.redeem(token=voucher["token"])
     assert again.status_code == 201
     assert again.json["id"] != redeemed["id"]
-    twice = world.client.post(
-        f"/v1/redemptions/{redeemed['id']}/reversal",
-        json={"reason": "again"},
-        headers=world.headers("partner"),
-    )
+    twice = world.reverse(redeemed["id"], "again")
     assert twice.status_code == 409
     assert twice.json["type"].endswith("/problems/reversal-not-allowed")
 
@@ -216,11 +208,7 @@ def test_a_reversal_after_the_window_is_refused(
 ) -> None:
     redeemed = world.redeem(token=voucher["token"]).json
     clock.advance(hours=24, seconds=1)
-    late = world.client.post(
-        f"/v1/redemptions/{redeemed['id']}/reversal",
-        json={"reason": "late"},
-        headers=world.headers("partner"),
-    )
+    late = world.reverse(redeemed["id"], "late")
     assert late.status_code == 409
     assert late.json["type"].endswith("/problems/reversal-not-allowed")
 
@@ -229,11 +217,7 @@ def test_a_partner_cannot_reverse_another_partners_redemption(
     world: World, voucher: dict[str, Any]
 ) -> None:
     redeemed = world.redeem(token=voucher["token"]).json
-    response = world.client.post(
-        f"/v1/redemptions/{redeemed['id']}/reversal",
-        json={"reason": "not mine"},
-        headers=world.headers("other_partner"),
-    )
+    response = world.reverse(redeemed["id"], "not mine", role="other_partner")
     assert response.status_code == 404
     with database(world).read() as session:
         assert session.get(Redemption, redeemed["id"]).reversed_at is None  # type: ignore[union-attr]
