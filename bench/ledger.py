@@ -44,11 +44,11 @@ def load_queue(dsn: str, count: int) -> None:
                 refs = (entry["id"], entry["kind"], entry["at"], entry.get("program_id"))
                 copy.write_row((*refs, entry.get("partner_id"), line.decode(), leaf_hash(line)))
                 postings += [
-                    (entry["id"], p["source"], p["destination"], p["amount"])
-                    for p in entry["postings"]
+                    (entry["id"], position, p["source"], p["destination"], p["amount"])
+                    for position, p in enumerate(entry["postings"])
                 ]
         with cursor.copy(
-            "COPY ledger_postings (transfer_id, source, destination, amount) FROM STDIN"
+            "COPY ledger_postings (transfer_id, position, source, destination, amount) FROM STDIN"
         ) as copy:
             for posting in postings:
                 copy.write_row(posting)

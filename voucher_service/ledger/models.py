@@ -33,8 +33,9 @@ class LedgerTransfer(Base):
 class LedgerPosting(Base):
     __tablename__ = "ledger_postings"
 
-    id: Mapped[int] = mapped_column(Serial, primary_key=True, autoincrement=True)
-    transfer_id: Mapped[str] = mapped_column(ForeignKey("ledger_transfers.id"), index=True)
+    # The key is (transfer, position): a transfer's postings are read together, never alone.
+    transfer_id: Mapped[str] = mapped_column(ForeignKey("ledger_transfers.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     source: Mapped[str] = mapped_column(String(100))
     destination: Mapped[str] = mapped_column(String(100))
     amount: Mapped[int] = mapped_column(BigInteger)

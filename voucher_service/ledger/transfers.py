@@ -128,7 +128,10 @@ def write_transfer(session: Session, transfer: RecordedTransfer) -> RecordedTran
     session.execute(insert(LedgerTransfer), [transfer_row(transfer)])
     session.execute(
         insert(LedgerPosting),
-        [{"transfer_id": transfer.id, **posting} for posting in transfer.entry["postings"]],
+        [
+            {"transfer_id": transfer.id, "position": position, **posting}
+            for position, posting in enumerate(transfer.entry["postings"])
+        ],
     )
     session.execute(insert(LogQueue), [{"transfer_id": transfer.id}])
     return transfer

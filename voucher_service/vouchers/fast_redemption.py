@@ -40,8 +40,8 @@ WITH voucher AS (
     SELECT %(transfer_id)s, 'redeem', %(at)s, %(program_id)s, %(partner_id)s, %(entry)s,
            %(leaf_hash)s FROM voucher
 ), posting AS (
-    INSERT INTO ledger_postings (transfer_id, source, destination, amount)
-    SELECT %(transfer_id)s, %(source)s, %(destination)s, %(value)s FROM voucher
+    INSERT INTO ledger_postings (transfer_id, position, source, destination, amount)
+    SELECT %(transfer_id)s, 0, %(source)s, %(destination)s, %(value)s FROM voucher
 ), queued AS (
     INSERT INTO log_queue (transfer_id) SELECT %(transfer_id)s FROM voucher
 ), redemption AS (

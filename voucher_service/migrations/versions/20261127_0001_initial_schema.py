@@ -178,13 +178,8 @@ def upgrade() -> None:
     )
     op.create_table(
         "ledger_postings",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
         sa.Column("transfer_id", sa.String(length=36), nullable=False),
+        sa.Column("position", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("source", sa.String(length=100), nullable=False),
         sa.Column("destination", sa.String(length=100), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),
@@ -192,12 +187,8 @@ def upgrade() -> None:
             ["transfer_id"],
             ["ledger_transfers.id"],
         ),
-        sa.PrimaryKeyConstraint("id"),
+        sa.PrimaryKeyConstraint("transfer_id", "position"),
     )
-    with op.batch_alter_table("ledger_postings", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_ledger_postings_transfer_id"), ["transfer_id"], unique=False
-        )
 
     op.create_table(
         "organisation_programs",
@@ -357,9 +348,6 @@ def downgrade() -> None:
     op.drop_table("vouchers")
     op.drop_table("partner_programs")
     op.drop_table("organisation_programs")
-    with op.batch_alter_table("ledger_postings", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_ledger_postings_transfer_id"))
-
     op.drop_table("ledger_postings")
     op.drop_table("ledger_leaves")
     with op.batch_alter_table("booklets", schema=None) as batch_op:
