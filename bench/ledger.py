@@ -19,13 +19,11 @@ from bench.redemption import fresh_database
 from voucher_service.config import Settings
 from voucher_service.context import ServiceContext
 from voucher_service.db import Database
-from voucher_service.keys import load_keys
 from voucher_service.ledger import log
 from voucher_service.ledger.balances import balances
 from voucher_service.ledger.merkle import leaf_hash
 from voucher_service.ledger.sequencer import integrate_all
 from voucher_service.migrate import upgrade
-from voucher_service.vouchers.ratelimit import MemoryFailureLimiter
 
 INTEGRATE = int(os.environ.get("BENCH_LEDGER_ENTRIES", "100000"))
 VERIFY = int(os.environ.get("BENCH_VERIFY_ENTRIES", "1000000"))
@@ -61,7 +59,7 @@ def run() -> dict[str, Any]:
     dsn = fresh_database("vs_bench_ledger")
     with tempfile.TemporaryDirectory() as keys:
         settings = Settings(database_url=dsn, keys_dir=Path(keys), run_sequencer=False)
-        ctx = ServiceContext(settings, load_keys(settings), MemoryFailureLimiter(1, 1))
+        ctx = ServiceContext.from_settings(settings)
         database = Database(dsn)
         upgrade(database)
         load_queue(dsn, INTEGRATE)

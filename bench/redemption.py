@@ -66,14 +66,10 @@ def prepare_ours(dsn: str, work: Path, runs: int) -> tuple[dict[str, str], str, 
     }
     subprocess.run([BIN / "voucher-service", "db", "upgrade"], env=env, check=True,
                    capture_output=True)  # fmt: skip
-    script = f"""
-import json, sys
-from voucher_service.bench_support import issue_bench_vouchers
-print(json.dumps(issue_bench_vouchers({runs * TOKENS_PER_RUN})))
-"""
     out = subprocess.run(
-        [PYTHON, "-c", script], env=env, check=True, capture_output=True, text=True
-    )
+        [PYTHON, "-m", "bench.issuance", str(runs * TOKENS_PER_RUN)],
+        env=env, cwd=ROOT, check=True, capture_output=True, text=True,
+    )  # fmt: skip
     made = json.loads(out.stdout)
     # As the yardstick's prepare.py does: fresh statistics, no autovacuum left to run.
     with psycopg.connect(dsn, autocommit=True) as connection:

@@ -32,15 +32,11 @@ def _database(settings: Settings):  # type: ignore[no-untyped-def]
 
 def _context(settings: Settings):  # type: ignore[no-untyped-def]
     from voucher_service.context import ServiceContext
-    from voucher_service.keys import load_keys
-    from voucher_service.vouchers.ratelimit import make_limiter
 
     try:
-        keys = load_keys(settings)
+        return ServiceContext.from_settings(settings)
     except ConfigurationError as error:
         raise click.ClickException(str(error)) from None
-    limiter = make_limiter(settings.redis_url, 1, 1)
-    return ServiceContext(settings, keys, limiter)
 
 
 @click.group()

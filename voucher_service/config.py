@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -30,7 +30,6 @@ class Settings:
     redis_url: str | None = None
     code_failures_per_window: int = 20
     code_failure_window_seconds: int = 60
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def production(self) -> bool:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from voucher_service.config import Settings
-from voucher_service.keys import Keys
-from voucher_service.vouchers.ratelimit import FailureLimiter
+from voucher_service.keys import Keys, load_keys
+from voucher_service.vouchers.ratelimit import FailureLimiter, make_limiter
 
 
 @dataclass(frozen=True)
@@ -14,3 +14,13 @@ class ServiceContext:
     settings: Settings
     keys: Keys
     limiter: FailureLimiter
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ServiceContext:
+        """Load the keys and set up the rate limiter as the settings say."""
+        limiter = make_limiter(
+            settings.redis_url,
+            settings.code_failures_per_window,
+            settings.code_failure_window_seconds,
+        )
+        return cls(settings, load_keys(settings), limiter)

@@ -253,3 +253,20 @@ def test_redemptions_are_listed_a_page_at_a_time_and_partners_see_only_their_own
 def test_bad_listing_parameters_are_invalid_requests(world: World, query: str) -> None:
     response = world.client.get(f"/v1/redemptions?{query}", headers=world.headers("partner"))
     assert response.status_code == 400
+
+
+def test_a_signed_token_naming_another_value_than_its_voucher_is_refused(
+    world: World, voucher: dict[str, Any], ctx: Any
+) -> None:
+    import jwt
+
+    from voucher_service.vouchers.tokens import sign
+
+    claims = jwt.decode(voucher["token"], options={"verify_signature": False})
+    inflated = sign(ctx.keys.voucher.current, {**claims, "v": 5000})
+    response = world.redeem(token=inflated)
+    assert response.status_code == 400
+    assert response.json["type"].endswith("/problems/invalid-voucher-token")
+    with database(world).read() as session:
+        assert session.get(Voucher, voucher["id"]).status == "issued"  # type: ignore[union-attr]
+    assert world.redeem(token=voucher["token"]).status_code == 201

@@ -28,10 +28,6 @@ def partner_payable(partner_id: str) -> str:
     return f"partner:{partner_id}:payable"
 
 
-def partner_paid(partner_id: str) -> str:
-    return f"partner:{partner_id}:paid"
-
-
 def is_source_account(account: str) -> bool:
     """Only a funder's appropriation may go negative: it is where the money comes from."""
     return account.startswith("funder:") and account.endswith(":appropriation")

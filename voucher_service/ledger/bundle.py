@@ -19,8 +19,6 @@ from voucher_service.ledger.log import b64, latest_checkpoint, stream_entries
 from voucher_service.ledger.note import verifier_key
 from voucher_service.vouchers.jwks import published_jwks
 
-BUNDLE_FILES = ("entries.jsonl", "checkpoint", "checkpoint.key", "jwks.json", "manifest.json")
-
 
 def ledger_verifier_key(ctx: ServiceContext) -> str:
     return verifier_key(ctx.settings.origin, ctx.keys.ledger.public_key())

@@ -13,9 +13,7 @@ from voucher_service.config import Settings
 from voucher_service.context import ServiceContext
 from voucher_service.db import Database
 from voucher_service.errors import ServiceError
-from voucher_service.keys import load_keys
 from voucher_service.vouchers.fast_redemption import ProgramIds
-from voucher_service.vouchers.ratelimit import make_limiter
 from voucher_service.web.auth import PrincipalCache
 from voucher_service.web.problems import problem_response, service_error_response
 
@@ -41,10 +39,7 @@ def create_app(
 ) -> Flask:
     settings = settings or Settings.from_env()
     database = database or Database(settings.database_url)
-    limiter = make_limiter(
-        settings.redis_url, settings.code_failures_per_window, settings.code_failure_window_seconds
-    )
-    context = ServiceContext(settings, load_keys(settings), limiter)
+    context = ServiceContext.from_settings(settings)
     app = Flask(__name__)
     app.config["PUBLIC_BASE_URL"] = settings.public_base_url
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -1,7 +1,12 @@
-"""Bulk set-up for `make bench`: a programme, a partner and many vouchers, issued for real."""
+"""Bulk set-up for `make bench`: a programme, a partner and many vouchers, issued for real.
+
+python -m bench.issuance COUNT   # prints {"partner_key": ..., "tokens": [...]}
+"""
 
 from __future__ import annotations
 
+import json
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,12 +15,10 @@ from voucher_service.clock import now
 from voucher_service.config import Settings
 from voucher_service.context import ServiceContext
 from voucher_service.db import Database
-from voucher_service.keys import load_keys
 from voucher_service.organisations.api import create_organisation
 from voucher_service.partners.api import PartnerInput, create_partner
 from voucher_service.programs.api import ProgramInput, create_program
 from voucher_service.vouchers.issuance import issue_booklet
-from voucher_service.vouchers.ratelimit import MemoryFailureLimiter
 
 BOOKLET = 50
 
@@ -23,7 +26,7 @@ BOOKLET = 50
 def issue_bench_vouchers(count: int) -> dict[str, Any]:
     """Issue `count` vouchers through the real use case; return their tokens and a partner key."""
     settings = Settings.from_env()
-    ctx = ServiceContext(settings, load_keys(settings), MemoryFailureLimiter(20, 60))
+    ctx = ServiceContext.from_settings(settings)
     database = Database(settings.database_url)
     moment = now()
     with database.atomic() as session:
@@ -72,3 +75,7 @@ def _bench_program(count: int) -> ProgramInput:
         max_vouchers_per_beneficiary=BOOKLET,
         territory=["87"],
     )
+
+
+if __name__ == "__main__":
+    print(json.dumps(issue_bench_vouchers(int(sys.argv[1]))))
