@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,8 @@ from voucher_service.clock import now
 from voucher_service.config import Settings
 from voucher_service.context import ServiceContext
 from voucher_service.db import Database
-from voucher_service.organisations.api import create_organisation
+from voucher_service.idempotency.api import Idempotency
+from voucher_service.organisations.api import OrganisationInput, create_organisation
 from voucher_service.partners.api import PartnerInput, create_partner
 from voucher_service.programs.api import ProgramInput, create_program
 from voucher_service.vouchers.issuance import issue_booklet
@@ -24,38 +26,37 @@ BOOKLET = 50
 
 
 def issue_bench_vouchers(count: int) -> dict[str, Any]:
-    """Issue `count` vouchers through the real use case; return their tokens and a partner key."""
+    """Issue `count` vouchers through the real use cases; return their tokens and a partner key."""
     settings = Settings.from_env()
     ctx = ServiceContext.from_settings(settings)
     database = Database(settings.database_url)
     moment = now()
-    with database.atomic() as session:
-        program = create_program(session, _bench_program(count), moment)
-        organisation = create_organisation(session, "Bench CCAS", "ccas", [program.id], moment)
-        partner = create_partner(
-            session,
-            PartnerInput(
-                "73282932000074", "Bench venue", "1 rue", "87000", 45.8, 1.2, [], [program.id]
-            ),
-            moment,
-        )
-        issuer_key, _ = create_api_key(session, "issuer", moment, organisation_id=organisation.id)
-        issuer = Principal(issuer_key.id, "issuer", organisation.id)
-        _, partner_key = create_api_key(session, "partner", moment, partner_id=partner.id)
-        program_id = program.id
+    program = create_program(database, _bench_program(count), moment)
+    programs = [program["id"]]
+    organisation = create_organisation(
+        database, OrganisationInput("Bench CCAS", "ccas", programs), moment
+    )
+    partner = create_partner(
+        database,
+        PartnerInput("73282932000074", "Bench venue", "1 rue", "87000", 45.8, 1.2, [], programs),
+        moment,
+    )
+    issuer_key = create_api_key(database, "issuer", moment, organisation_id=organisation["id"])
+    issuer = Principal(issuer_key["id"], "issuer", organisation["id"])
+    partner_key = create_api_key(database, "partner", moment, partner_id=partner["id"])["key"]
     tokens: list[str] = []
     for start in range(0, count, BOOKLET):
-        with database.atomic() as session:
-            booklet = issue_booklet(
-                session,
-                ctx,
-                issuer,
-                program_id,
-                f"bench-{start}",
-                min(BOOKLET, count - start),
-                now(),
-            )
-        tokens += [voucher["token"] for voucher in booklet["vouchers"]]
+        outcome = issue_booklet(
+            database,
+            ctx,
+            issuer,
+            program["id"],
+            f"bench-{start}",
+            min(BOOKLET, count - start),
+            Idempotency(issuer.id, uuid.uuid4().hex, uuid.uuid4().hex),
+            now(),
+        )
+        tokens += [voucher["token"] for voucher in json.loads(outcome.body)["vouchers"]]
     database.dispose()
     return {"partner_key": partner_key, "tokens": tokens}
 

@@ -241,8 +241,7 @@ def make_world(app: Flask, client: FlaskClient, **program: Any) -> World:
     from voucher_service.auth.api import create_api_key
 
     database = app.extensions["voucher_service"].database
-    with database.atomic() as session:
-        admin_key = create_api_key(session, "admin", now(), label="test admin")[1]
+    admin_key = create_api_key(database, "admin", now(), label="test admin")["key"]
     admin = {"Authorization": f"Bearer {admin_key}"}
     created = client.post("/v1/programs", json={**PROGRAM, **program}, headers=admin)
     assert created.status_code == 201, created.json

@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -14,7 +14,10 @@ from voucher_service.clock import now
 from voucher_service.config import ConfigurationError, Settings
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    from voucher_service.context import ServiceContext
+    from voucher_service.db import Database
+
+T = TypeVar("T")
 
 
 def _settings() -> Settings:
@@ -24,13 +27,13 @@ def _settings() -> Settings:
         raise click.ClickException(str(error)) from None
 
 
-def _database(settings: Settings):  # type: ignore[no-untyped-def]
+def _database(settings: Settings) -> Database:
     from voucher_service.db import Database
 
     return Database(settings.database_url)
 
 
-def _context(settings: Settings):  # type: ignore[no-untyped-def]
+def _context(settings: Settings) -> ServiceContext:
     from voucher_service.context import ServiceContext
 
     try:
@@ -65,24 +68,19 @@ def db_upgrade() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the keys as JSON.")
 def demo(as_json: bool) -> None:
     """Seed the demo once and print a fresh API key per role."""
-    from voucher_service.demo import mint_demo_keys, seed_demo
+    from voucher_service.demo import set_up_demo
 
     settings = _settings()
     if settings.production:
         raise click.ClickException("the demo is refused in production")
     _context(settings)  # make the development keys now, before any worker starts
-    database = _database(settings)
-    with database.atomic() as session:
-        seeded = seed_demo(session, now())
-        keys = mint_demo_keys(session, seeded, now())
-        program_id = seeded.program.id
-    database.dispose()
+    demo = _run(lambda database: set_up_demo(database, now()))
     if as_json:
-        click.echo(json.dumps({"keys": keys, "base_url": settings.public_base_url}))
+        click.echo(json.dumps({"keys": demo.keys, "base_url": settings.public_base_url}))
         return
-    click.echo(f"Demo programme HV87 (Pass Numérique Haute-Vienne): {program_id}")
+    click.echo(f"Demo programme HV87 (Pass Numérique Haute-Vienne): {demo.program_id}")
     click.echo("API keys (shown once; earlier ones stay valid):")
-    for role, key in keys.items():
+    for role, key in demo.keys.items():
         click.echo(f"  {role:8} {key}")
     click.echo(f"Service: {settings.public_base_url}  (see README.md for a walk-through)")
 
@@ -104,7 +102,7 @@ def serve(host: str, port: int) -> None:
 def _read_body(source: str, schema: str) -> dict[str, Any]:
     """A JSON body from a file (or - for standard input), checked as the API checks it."""
     from voucher_service.errors import ServiceError
-    from voucher_service.web.schemas import check_text, validate
+    from voucher_service.schemas import check_text, validate
 
     text = sys.stdin.read() if source == "-" else Path(source).read_text()
     try:
@@ -120,20 +118,21 @@ def _read_body(source: str, schema: str) -> dict[str, Any]:
     return body
 
 
-def _create(
-    make: Callable[[Session, dict[str, Any]], dict[str, Any]], body: dict[str, Any]
-) -> None:
-    """Run one administration use case in its transaction and print what it made, as JSON."""
+def _run(use_case: Callable[[Database], T]) -> T:
+    """Run one use case on DATABASE_URL; a refusal is a clear error, not a traceback."""
     from voucher_service.errors import ServiceError
 
     database = _database(_settings())
     try:
-        with database.atomic() as session:
-            click.echo(json.dumps(make(session, body), indent=2, ensure_ascii=False))
+        return use_case(database)
     except ServiceError as error:
         raise click.ClickException(error.detail) from None
     finally:
         database.dispose()
+
+
+def _print(view: dict[str, Any]) -> None:
+    click.echo(json.dumps(view, indent=2, ensure_ascii=False))
 
 
 @main.group()
@@ -145,14 +144,10 @@ def program() -> None:
 @click.argument("source", default="-")
 def program_create(source: str) -> None:
     """Create a programme from a JSON file (the body of POST /v1/programs)."""
-    from voucher_service.programs.api import ProgramInput, create_program, program_figures
-    from voucher_service.web.admin import program_times, program_view
+    from voucher_service.programs.api import ProgramInput, create_program
 
-    def make(session: Session, body: dict[str, Any]) -> dict[str, Any]:
-        made = create_program(session, ProgramInput(**program_times(body)), now())
-        return program_view(made, program_figures(session, made))
-
-    _create(make, _read_body(source, "program-create.request"))
+    body = _read_body(source, "program-create.request")
+    _print(_run(lambda database: create_program(database, ProgramInput.from_body(body), now())))
 
 
 @main.group()
@@ -164,16 +159,10 @@ def organisation() -> None:
 @click.argument("source", default="-")
 def organisation_create(source: str) -> None:
     """Create an organisation from a JSON file (the body of POST /v1/organisations)."""
-    from voucher_service.organisations.api import create_organisation
-    from voucher_service.web.admin import organisation_view
+    from voucher_service.organisations.api import OrganisationInput, create_organisation
 
-    def make(session: Session, body: dict[str, Any]) -> dict[str, Any]:
-        made = create_organisation(
-            session, body["name"], body["kind"], body.get("programs", []), now()
-        )
-        return organisation_view(session, made)
-
-    _create(make, _read_body(source, "organisation-create.request"))
+    data = OrganisationInput.from_body(_read_body(source, "organisation-create.request"))
+    _print(_run(lambda database: create_organisation(database, data, now())))
 
 
 @main.group()
@@ -185,14 +174,10 @@ def partner() -> None:
 @click.argument("source", default="-")
 def partner_create(source: str) -> None:
     """Qualify a partner from a JSON file (the body of POST /v1/partners)."""
-    from voucher_service.partners.api import PartnerInput, create_partner, partner_program_ids
-    from voucher_service.web.admin import partner_view
+    from voucher_service.partners.api import PartnerInput, create_partner
 
-    def make(session: Session, body: dict[str, Any]) -> dict[str, Any]:
-        made = create_partner(session, PartnerInput(**{"programs": [], **body}), now())
-        return partner_view(made, partner_program_ids(session, made.id))
-
-    _create(make, _read_body(source, "partner-create.request"))
+    data = PartnerInput.from_body(_read_body(source, "partner-create.request"))
+    _print(_run(lambda database: create_partner(database, data, now())))
 
 
 @main.group()
@@ -211,23 +196,14 @@ def apikey_create(
 ) -> None:
     """Mint an API key; it is printed once and stored only as a hash."""
     from voucher_service.auth.api import create_api_key
-    from voucher_service.errors import ServiceError
 
-    database = _database(_settings())
-    try:
-        with database.atomic() as session:
-            api_key, plain = create_api_key(
-                session, role, now(), organisation_id, partner_id, label
-            )
-            key_id = api_key.id
-    except ServiceError as error:
-        raise click.ClickException(error.detail) from None
-    finally:
-        database.dispose()
+    made = _run(
+        lambda database: create_api_key(database, role, now(), organisation_id, partner_id, label)
+    )
     if as_json:
-        click.echo(json.dumps({"id": key_id, "key": plain, "role": role}))
+        click.echo(json.dumps({"id": made["id"], "key": made["key"], "role": made["role"]}))
     else:
-        click.echo(plain)
+        click.echo(made["key"])
 
 
 @main.group()
@@ -294,8 +270,5 @@ def idempotency_purge() -> None:
     """Forget idempotency keys past their retention (72 h)."""
     from voucher_service.idempotency.api import purge
 
-    database = _database(_settings())
-    with database.atomic() as session:
-        count = purge(session, now())
-    database.dispose()
+    count = _run(lambda database: purge(database, now()))
     click.echo(f"purged {count} idempotency keys")

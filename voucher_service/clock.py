@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from voucher_service.errors import InvalidRequest
+
 _source: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
 
 
@@ -31,3 +33,14 @@ def parse_rfc3339(text: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("a time needs its offset (Z or ±hh:mm)")
     return moment.astimezone(UTC)
+
+
+def parse_time(text: str, path: str) -> datetime:
+    """An RFC 3339 time from a request (a body field or a query parameter at `path`), or 400."""
+    try:
+        return parse_rfc3339(text)
+    except ValueError:
+        raise InvalidRequest(
+            f"{path.lstrip('/')} is not an RFC 3339 time",
+            [{"path": path, "message": "RFC 3339 time"}],
+        ) from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -13,6 +12,10 @@ from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from voucher_service.ids import new_id
+
+__all__ = ["Base", "Database", "UTCDateTime", "make_engine", "new_id"]
 
 
 class Base(DeclarativeBase):
@@ -37,10 +40,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
 
 
 def make_engine(url: str, **options: Any) -> Engine:

@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from voucher_service.auth.api import create_api_key
-from voucher_service.organisations.api import create_organisation
+from voucher_service.auth.api import add_api_key
+from voucher_service.db import Database
+from voucher_service.organisations.api import OrganisationInput, add_organisation
 from voucher_service.organisations.models import Organisation
-from voucher_service.partners.api import PartnerInput, create_partner
+from voucher_service.partners.api import PartnerInput, add_partner
 from voucher_service.partners.models import Partner
-from voucher_service.programs.api import ProgramInput, create_program
+from voucher_service.programs.api import ProgramInput, add_program
 from voucher_service.programs.models import Program
 
 DEMO_PROGRAM_CODE = "HV87"
@@ -37,11 +38,26 @@ class Demo:
     partner: Partner
 
 
+@dataclass(frozen=True)
+class DemoAccess:
+    """What `voucher-service demo` prints: the demo programme and a fresh key per role."""
+
+    program_id: str
+    keys: dict[str, str]
+
+
+def set_up_demo(database: Database, now: datetime) -> DemoAccess:
+    """Seed the demo if it is not there yet and mint its keys, in one transaction."""
+    with database.atomic() as session:
+        demo = seed_demo(session, now)
+        return DemoAccess(demo.program.id, mint_demo_keys(session, demo, now))
+
+
 def seed_demo(session: Session, now: datetime) -> Demo:
     """Create the demo once; later runs find it."""
     program = session.scalar(select(Program).where(Program.code == DEMO_PROGRAM_CODE))
     if program is None:
-        program = create_program(
+        program = add_program(
             session,
             ProgramInput(
                 code=DEMO_PROGRAM_CODE,
@@ -63,10 +79,12 @@ def seed_demo(session: Session, now: datetime) -> Demo:
         select(Organisation).where(Organisation.name == DEMO_ORGANISATION)
     )
     if organisation is None:
-        organisation = create_organisation(session, DEMO_ORGANISATION, "ccas", [program.id], now)
+        organisation = add_organisation(
+            session, OrganisationInput(DEMO_ORGANISATION, "ccas", [program.id]), now
+        )
     for siret, name, address, postcode, lat, lon, services in DEMO_PARTNERS:
         if session.scalar(select(Partner.id).where(Partner.siret == siret)) is None:
-            create_partner(
+            add_partner(
                 session,
                 PartnerInput(siret, name, address, postcode, lat, lon, services, [program.id]),
                 now,
@@ -80,7 +98,7 @@ def mint_demo_keys(session: Session, demo: Demo, now: datetime) -> dict[str, str
     """One fresh key per role (keys are shown once; earlier ones stay valid)."""
     keys = {}
     for role in ("admin", "issuer", "partner", "auditor"):
-        _, plain = create_api_key(
+        _, plain = add_api_key(
             session,
             role,
             now,

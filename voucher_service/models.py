@@ -4,6 +4,7 @@ from voucher_service.auth.models import ApiKey
 from voucher_service.db import Base
 from voucher_service.idempotency.models import IdempotencyRecord
 from voucher_service.ledger.models import (
+    AccountTotal,
     LedgerBalanceSnapshot,
     LedgerCheckpoint,
     LedgerLeaf,
@@ -18,6 +19,7 @@ from voucher_service.programs.models import Program
 from voucher_service.vouchers.models import Booklet, Redemption, Voucher
 
 __all__ = [
+    "AccountTotal",
     "ApiKey",
     "Base",
     "Booklet",

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from tests.conftest import Clock
 from voucher_service.cli import main
 
 
@@ -40,6 +41,18 @@ def create_app() -> Any:
 
 def run(env: dict[str, str], *args: str) -> Any:
     return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def demo_program_id(env: dict[str, str]) -> str:
+    from voucher_service.db import Database
+    from voucher_service.programs.models import Program
+
+    database = Database(env["DATABASE_URL"])
+    with database.read() as session:
+        program_id = session.query(Program.id).scalar()
+    database.dispose()
+    assert isinstance(program_id, str)
+    return program_id
 
 
 def test_db_upgrade_is_idempotent(env: dict[str, str]) -> None:
@@ -90,13 +103,7 @@ def test_the_whole_life_of_a_voucher_then_an_offline_audit(
     client = create_app().test_client()
     program = client.get("/v1/partners", headers={"Authorization": f"Bearer {keys['issuer']}"})
     assert program.status_code == 200
-    from voucher_service.db import Database
-    from voucher_service.programs.models import Program
-
-    database = Database(env["DATABASE_URL"])
-    with database.read() as session:
-        program_id = session.query(Program.id).scalar()
-    database.dispose()
+    program_id = demo_program_id(env)
     booklet = client.post(
         "/v1/booklets",
         json={"program_id": program_id, "beneficiary_ref": "dossier-1"},
@@ -135,13 +142,7 @@ def test_keys_rotate_signs_new_vouchers_with_a_new_key_and_keeps_the_old_publish
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("VOUCHER_SERVICE_SEQUENCER", "off")
-    from voucher_service.db import Database
-    from voucher_service.programs.models import Program
-
-    database = Database(env["DATABASE_URL"])
-    with database.read() as session:
-        program_id = session.query(Program.id).scalar()
-    database.dispose()
+    program_id = demo_program_id(env)
 
     def issue(app_client: Any, key: str) -> Any:
         return app_client.post(
@@ -196,3 +197,22 @@ def test_programmes_organisations_and_partners_are_created_from_json_files(
     bad = CliRunner().invoke(main, ["program", "create", str(tmp_path / "bad.json")], env=env)
     assert bad.exit_code != 0
     assert "/currency" in bad.output
+
+
+def test_idempotency_purge_forgets_keys_past_their_retention(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, create_app: Any, clock: Clock
+) -> None:
+    keys = json.loads(run(env, "demo", "--json").output)["keys"]
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("VOUCHER_SERVICE_SEQUENCER", "off")
+    client = create_app().test_client()
+    issued = client.post(
+        "/v1/booklets",
+        json={"program_id": demo_program_id(env), "beneficiary_ref": "dossier-1"},
+        headers={"Authorization": f"Bearer {keys['issuer']}", "Idempotency-Key": "b"},
+    )
+    assert issued.status_code == 201
+    assert run(env, "idempotency", "purge").output == "purged 0 idempotency keys\n"
+    clock.advance(hours=73)
+    assert run(env, "idempotency", "purge").output == "purged 1 idempotency keys\n"

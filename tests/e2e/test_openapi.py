@@ -17,8 +17,8 @@ from schemathesis.checks import (
 )
 
 from tests.conftest import World
+from voucher_service.schemas import all_schemas
 from voucher_service.web.openapi import OPERATIONS, RAW_OPERATIONS
-from voucher_service.web.schemas import all_schemas
 
 
 def test_the_openapi_document_is_valid_openapi_3_1(client: Any) -> None:

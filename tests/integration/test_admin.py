@@ -143,35 +143,53 @@ def test_no_key_is_unauthorized_and_a_wrong_key_too(world: World) -> None:
         assert response.json["type"].endswith("/problems/unauthorized")
 
 
+def _body(path: str, world: World) -> dict[str, Any] | None:
+    """A body each allowed role's call succeeds with (or is refused for the voucher alone)."""
+    return {
+        "/v1/programs": {**PROGRAM, "code": "NEW1"},
+        "/v1/organisations": {"name": "Mairie de Saint-Junien", "kind": "mairie"},
+        "/v1/partners": {**PARTNER, "siret": "12345678900015"},
+        "/v1/api-keys": {"role": "auditor", "label": "role table"},
+        "/v1/booklets": {"program_id": world.program_id, "beneficiary_ref": "case-roles"},
+        "/v1/vouchers/verify": {"token": "not-a-token"},
+        "/v1/redemptions": {"token": "not-a-token"},
+    }.get(path)
+
+
+# (method, path, the roles allowed, what an allowed role gets: status and problem slug)
 ROLE_TABLE = [
-    ("post", "/v1/programs", {"admin"}),
-    ("post", "/v1/organisations", {"admin"}),
-    ("post", "/v1/partners", {"admin"}),
-    ("post", "/v1/api-keys", {"admin"}),
-    ("post", "/v1/booklets", {"issuer"}),
-    ("post", "/v1/vouchers/verify", {"partner"}),
-    ("post", "/v1/redemptions", {"partner"}),
-    ("get", "/v1/redemptions", {"partner", "admin", "auditor"}),
-    ("get", "/v1/ledger/entries", {"auditor", "admin"}),
-    ("get", "/v1/ledger/balances", {"auditor", "admin"}),
-    ("get", "/v1/audit/bundle", {"auditor", "admin"}),
+    ("post", "/v1/programs", {"admin"}, (201, None)),
+    ("post", "/v1/organisations", {"admin"}, (201, None)),
+    ("post", "/v1/partners", {"admin"}, (201, None)),
+    ("post", "/v1/api-keys", {"admin"}, (201, None)),
+    ("post", "/v1/booklets", {"issuer"}, (201, None)),
+    # Only the voucher stands in the way: the role passed, the token is what is refused.
+    ("post", "/v1/vouchers/verify", {"partner"}, (400, "invalid-voucher-token")),
+    ("post", "/v1/redemptions", {"partner"}, (400, "invalid-voucher-token")),
+    ("get", "/v1/redemptions", {"partner", "admin", "auditor"}, (200, None)),
+    ("get", "/v1/ledger/entries", {"auditor", "admin"}, (200, None)),
+    ("get", "/v1/ledger/balances", {"auditor", "admin"}, (200, None)),
+    ("get", "/v1/audit/bundle", {"auditor", "admin"}, (200, None)),
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "allowed"), ROLE_TABLE)
+@pytest.mark.parametrize(("method", "path", "allowed", "outcome"), ROLE_TABLE)
 def test_each_role_may_do_only_what_the_table_allows(
-    world: World, method: str, path: str, allowed: set[str]
+    world: World,
+    method: str,
+    path: str,
+    allowed: set[str],
+    outcome: tuple[int, str | None],
 ) -> None:
     for role in ("admin", "issuer", "partner", "auditor"):
         response = getattr(world.client, method)(
-            path, json={} if method == "post" else None, headers=world.headers(role, "k")
+            path, json=_body(path, world), headers=world.headers(role, f"roles-{role}")
         )
         response.close()
-        if role in allowed:
-            assert response.status_code != 403, (role, path)
-        else:
-            assert response.status_code == 403, (role, path, response.status_code)
-            assert response.json["type"].endswith("/problems/forbidden")
+        status, slug = outcome if role in allowed else (403, "forbidden")
+        assert response.status_code == status, (role, path, response.status_code, response.data)
+        if slug is not None:
+            assert response.json["type"].endswith(f"/problems/{slug}"), (role, path)
 
 
 def test_an_issuer_does_not_see_a_programme_its_organisation_does_not_distribute(

@@ -4,37 +4,53 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-from flask import Flask
-
-from tests.conftest import World
+from tests.conftest import World, with_settings
 from voucher_service.clock import now
 from voucher_service.config import Settings
-from voucher_service.keys import load_keys, rotate_voucher_key
-from voucher_service.vouchers.jwks import published_jwks
+from voucher_service.context import ServiceContext
+from voucher_service.db import Database
+from voucher_service.keys import rotate_voucher_key
+from voucher_service.vouchers.jwks import published_keys
+from voucher_service.web.app import create_app
+
+
+def kids(jwks: dict[str, list[dict[str, str]]]) -> list[str]:
+    return [key["kid"] for key in jwks["keys"]]
 
 
 def test_an_old_key_stays_published_until_its_last_voucher_expires(
-    app: Flask, world: World, settings: Settings, tmp_path: Path
+    world: World, settings: Settings, database: Database, tmp_path: Path
 ) -> None:
-    own = Settings(database_url=settings.database_url, keys_dir=tmp_path / "keys")
-    first = load_keys(own).voucher.current_kid
-    services: Any = app.extensions["voucher_service"]
-    # Vouchers signed by the first key: issue them through an app that holds it.
-    object.__setattr__(services.context, "keys", load_keys(own))
-    world.issue()
+    # A service of its own keys, on the same database: rotating them leaves the others alone.
+    own = with_settings(settings, keys_dir=tmp_path / "keys")
+    before = create_app(own, database, start_sequencer=False).test_client()
+    first = kids(before.get("/.well-known/jwks.json").json)
+    assert len(first) == 1
+    issued = before.post(
+        "/v1/booklets",
+        json={"program_id": world.program_id, "beneficiary_ref": "case-1"},
+        headers=world.headers("issuer", "first-key"),
+    )
+    assert issued.status_code == 201, issued.json
     rotate_voucher_key(own)
-    keyring = load_keys(own).voucher
-    assert keyring.current_kid != first
-    with services.database.read() as session:
-        assert {k["kid"] for k in published_jwks(session, keyring, now())["keys"]} == {
-            first, keyring.current_kid
-        }  # fmt: skip
-        later = now() + timedelta(days=366)
-        assert [k["kid"] for k in published_jwks(session, keyring, later)["keys"]] == [
-            keyring.current_kid
-        ]
+    rotated = ServiceContext.from_settings(own)
+    assert rotated.keys.voucher.current_kid not in first
+    current = rotated.keys.voucher.current_kid
+    assert sorted(kids(published_keys(database, rotated, now()))) == sorted([*first, current])
+    after_expiry = now() + timedelta(days=366)
+    assert kids(published_keys(database, rotated, after_expiry)) == [current]
+
+
+def test_a_rotated_key_that_signed_nothing_is_withdrawn_at_once(
+    settings: Settings, database: Database, tmp_path: Path
+) -> None:
+    own = with_settings(settings, keys_dir=tmp_path / "keys")
+    first = ServiceContext.from_settings(own).keys.voucher.current_kid
+    rotate_voucher_key(own)
+    rotated = ServiceContext.from_settings(own)
+    assert kids(published_keys(database, rotated, now())) == [rotated.keys.voucher.current_kid]
+    assert first != rotated.keys.voucher.current_kid
 
 
 def test_the_jwks_is_public_and_holds_only_public_parts(world: World) -> None:

@@ -134,6 +134,8 @@ def test_inclusion_and_consistency_proofs_verify(app: Flask, world: World) -> No
         "balances?size=999",
         "entries?kind=gift",
         "entries?limit=0",
+        "entries?from=yesterday",
+        "entries?to=2026-01-01T00:00:00",
     ],
 )
 def test_impossible_proofs_and_queries_are_invalid_requests(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -255,18 +256,67 @@ def test_bad_listing_parameters_are_invalid_requests(world: World, query: str) -
     assert response.status_code == 400
 
 
-def test_a_signed_token_naming_another_value_than_its_voucher_is_refused(
-    world: World, voucher: dict[str, Any], ctx: Any
-) -> None:
+def resigned(voucher: dict[str, Any], ctx: Any, **changes: Any) -> str:
+    """The voucher's token with some claims changed, signed with our own current key."""
     import jwt
 
     from voucher_service.vouchers.tokens import sign
 
     claims = jwt.decode(voucher["token"], options={"verify_signature": False})
-    inflated = sign(ctx.keys.voucher.current, {**claims, "v": 5000})
-    response = world.redeem(token=inflated)
-    assert response.status_code == 400
-    assert response.json["type"].endswith("/problems/invalid-voucher-token")
+    return sign(ctx.keys.voucher.current, {**claims, **changes})
+
+
+def status_of(world: World, voucher: dict[str, Any]) -> str:
     with database(world).read() as session:
-        assert session.get(Voucher, voucher["id"]).status == "issued"  # type: ignore[union-attr]
+        found = session.get(Voucher, voucher["id"])
+        assert found is not None
+        return found.status
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"v": 5000}, {"p": "CR23"}, {"exp": 4_102_444_800}],
+    ids=["another-value", "another-programme", "another-expiry"],
+)
+def test_a_signed_token_whose_claims_differ_from_its_voucher_is_refused(
+    world: World, voucher: dict[str, Any], ctx: Any, changes: dict[str, Any]
+) -> None:
+    forged = resigned(voucher, ctx, **changes)
+    for path in ("/v1/redemptions", "/v1/vouchers/verify"):
+        response = world.client.post(
+            path, json={"token": forged}, headers=world.headers("partner", "forged")
+        )
+        assert response.status_code == 400, (path, response.json)
+        assert response.json["type"].endswith("/problems/invalid-voucher-token")
+    assert status_of(world, voucher) == "issued"
+    assert transfers(world) == 2  # the allocation and the issue, nothing more
     assert world.redeem(token=voucher["token"]).status_code == 201
+
+
+def test_a_token_whose_signed_expiry_has_passed_is_expired_whatever_its_row_says(
+    world: World, voucher: dict[str, Any], ctx: Any
+) -> None:
+    stale = resigned(voucher, ctx, exp=int(datetime.now(UTC).timestamp()) - 60)
+    response = world.redeem(token=stale)
+    assert response.status_code == 410
+    assert response.json["type"].endswith("/problems/voucher-expired")
+    verdict = world.client.post(
+        "/v1/vouchers/verify", json={"token": stale}, headers=world.headers("partner")
+    ).json
+    assert verdict["redeemable"] is False
+    assert verdict["reason"] == "voucher-expired"
+    assert status_of(world, voucher) == "issued"
+    assert world.redeem(token=voucher["token"]).status_code == 201
+
+
+def test_an_expired_token_still_replays_the_redemption_its_key_made(
+    world: World, voucher: dict[str, Any], clock: Clock
+) -> None:
+    first = world.redeem(key="scan-1", token=voucher["token"])
+    assert first.status_code == 201
+    clock.advance(days=400)
+    again = world.redeem(key="scan-1", token=voucher["token"])
+    assert again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.data == first.data
+    assert world.redeem(key="scan-2", token=voucher["token"]).status_code == 410

@@ -1,21 +1,26 @@
-"""Use cases of API keys: mint one (shown once), and find who presents one."""
+"""Use cases of API keys: mint one (shown once), find who presents one, and remember it briefly."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voucher_service.auth.models import ROLES, ApiKey
+from voucher_service.db import Database
 from voucher_service.errors import InvalidRequest
 from voucher_service.organisations.models import Organisation
 from voucher_service.partners.models import Partner
 
 KEY_PREFIX = "vsk_"
+CACHE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,20 @@ def hash_api_key(key: str) -> str:
 
 
 def create_api_key(
+    database: Database,
+    role: str,
+    now: datetime,
+    organisation_id: str | None = None,
+    partner_id: str | None = None,
+    label: str = "",
+) -> dict[str, Any]:
+    """A new key, shown this once with what it is bound to; only its hash is kept."""
+    with database.atomic() as session:
+        api_key, plain = add_api_key(session, role, now, organisation_id, partner_id, label)
+        return api_key_view(api_key, plain)
+
+
+def add_api_key(
     session: Session,
     role: str,
     now: datetime,
@@ -55,6 +74,17 @@ def create_api_key(
     session.add(api_key)
     session.flush()
     return api_key, plain
+
+
+def api_key_view(api_key: ApiKey, plain: str) -> dict[str, Any]:
+    return {
+        "id": api_key.id,
+        "key": plain,
+        "role": api_key.role,
+        "organisation_id": api_key.organisation_id,
+        "partner_id": api_key.partner_id,
+        "label": api_key.label,
+    }
 
 
 def check_key_binding(
@@ -85,10 +115,32 @@ def check_key_binding(
         )
 
 
-def find_principal(session: Session, key: str) -> Principal | None:
-    row = session.execute(
-        select(ApiKey.id, ApiKey.role, ApiKey.organisation_id, ApiKey.partner_id).where(
-            ApiKey.key_hash == hash_api_key(key), ApiKey.revoked_at.is_(None)
-        )
-    ).first()
+def find_principal(database: Database, key: str) -> Principal | None:
+    """Who presents this key, or None when it is unknown or revoked."""
+    with database.read() as session:
+        row = session.execute(
+            select(ApiKey.id, ApiKey.role, ApiKey.organisation_id, ApiKey.partner_id).where(
+                ApiKey.key_hash == hash_api_key(key), ApiKey.revoked_at.is_(None)
+            )
+        ).first()
     return None if row is None else Principal(*row)
+
+
+class PrincipalCache:
+    """A short-lived cache of key lookups: the hot path skips a query, revocation lags ≤ 10 s."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Principal | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key: str, principal: Principal) -> None:
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[key] = (time.monotonic() + CACHE_SECONDS, principal)

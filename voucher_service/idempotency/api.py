@@ -12,6 +12,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from voucher_service.db import Database
 from voucher_service.errors import IdempotencyKeyInUse, IdempotencyKeyReused
 from voucher_service.idempotency.models import IdempotencyRecord
 
@@ -77,11 +78,12 @@ def store(session: Session, idem: Idempotency, status: int, body: str) -> None:
     )
 
 
-def purge(session: Session, now: datetime) -> int:
-    """Forget keys older than the retention (at least 24 h, as promised)."""
-    result = session.execute(
-        delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - RETENTION)
-    )
+def purge(database: Database, now: datetime) -> int:
+    """Forget keys older than the retention (at least 24 h, as promised); how many went."""
+    with database.atomic() as session:
+        result = session.execute(
+            delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - RETENTION)
+        )
     return int(getattr(result, "rowcount", 0) or 0)
 
 

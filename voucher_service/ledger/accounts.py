@@ -1,4 +1,4 @@
-"""Account names of the double-entry ledger (DESIGN "Ledger")."""
+"""Account names of the double-entry ledger (DESIGN "Ledger"): the only place that spells them."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ def funder_key(funder: str) -> str:
 
 
 def funder_appropriation(funder: str) -> str:
-    return f"funder:{funder_key(funder)}:appropriation"
+    """The funder's source account; `funder` is its key (see `funder_key`)."""
+    return f"funder:{funder}:appropriation"
 
 
 def program_available(program_id: str) -> str:
@@ -28,6 +29,18 @@ def partner_payable(partner_id: str) -> str:
     return f"partner:{partner_id}:payable"
 
 
+def partner_paid(partner_id: str) -> str:
+    return f"partner:{partner_id}:paid"
+
+
 def is_source_account(account: str) -> bool:
     """Only a funder's appropriation may go negative: it is where the money comes from."""
     return account.startswith("funder:") and account.endswith(":appropriation")
+
+
+def outstanding_program(account: str) -> str | None:
+    """The programme whose outstanding account this is, or None for any other account."""
+    prefix, suffix = "program:", ":outstanding"
+    if account.startswith(prefix) and account.endswith(suffix):
+        return account[len(prefix) : -len(suffix)] or None
+    return None

@@ -86,3 +86,17 @@ class LedgerBalanceSnapshot(Base):
     size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     account: Mapped[str] = mapped_column(String(100), primary_key=True)
     balance: Mapped[int] = mapped_column(BigInteger)
+
+
+class AccountTotal(Base):
+    """What each kind of transfer has moved into (positive) or out of (negative) an account,
+    over the integrated entries. The sequencer adds each batch it integrates, in the same
+    transaction, so these plus the queue's postings are the balances of now: programme
+    figures and budget checks read them instead of scanning vouchers. Derived, so not a
+    ledger table: it is updated in place, by the sequencer alone (never a hot row)."""
+
+    __tablename__ = "account_totals"
+
+    account: Mapped[str] = mapped_column(String(100), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    amount: Mapped[int] = mapped_column(BigInteger)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from voucher_service.clock import now
 from voucher_service.context import ServiceContext
 from voucher_service.db import Database
-from voucher_service.ledger.balances import write_snapshots
+from voucher_service.ledger.balances import add_to_totals, write_snapshots
 from voucher_service.ledger.merkle import CompactRange, NodeReader
 from voucher_service.ledger.models import (
     LedgerCheckpoint,
@@ -68,6 +68,7 @@ def integrate_batch(session: Session, ctx: ServiceContext, batch: int = BATCH) -
     if nodes:
         session.execute(insert(LedgerNode), nodes)
     session.execute(delete(LogQueue).where(LogQueue.seq.in_([row.seq for row in pending])))
+    add_to_totals(session, [row.transfer_id for row in pending])
     write_snapshots(session, size, tree.size)
     sign_checkpoint(session, ctx, tree.size, tree.root())
     return Integrated(len(pending), tree.size)

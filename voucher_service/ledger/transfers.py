@@ -1,4 +1,4 @@
-"""Writes transfers: balanced postings, the entry's canonical form and its unsequenced leaf."""
+"""Transfers before they are written: balanced postings, canonical entry, leaf hash."""
 
 from __future__ import annotations
 
@@ -9,13 +9,10 @@ from datetime import datetime
 from typing import Any
 
 import rfc8785
-from sqlalchemy import insert
-from sqlalchemy.orm import Session
 
 from voucher_service.clock import rfc3339
-from voucher_service.db import new_id
+from voucher_service.ids import new_id
 from voucher_service.ledger.merkle import leaf_hash
-from voucher_service.ledger.models import LedgerPosting, LedgerTransfer, LogQueue
 
 
 @dataclass(frozen=True)
@@ -109,29 +106,3 @@ def build_transfer(
     return RecordedTransfer(
         transfer_id, kind, at, program_id, partner_id, entry, data, leaf_hash(data)
     )
-
-
-def transfer_row(transfer: RecordedTransfer) -> dict[str, Any]:
-    return {
-        "id": transfer.id,
-        "kind": transfer.kind,
-        "at": transfer.at,
-        "program_id": transfer.program_id,
-        "partner_id": transfer.partner_id,
-        "entry": transfer.data.decode(),
-        "leaf_hash": transfer.leaf_hash,
-    }
-
-
-def write_transfer(session: Session, transfer: RecordedTransfer) -> RecordedTransfer:
-    """Insert the transfer, its postings and its place in the log queue (caller's transaction)."""
-    session.execute(insert(LedgerTransfer), [transfer_row(transfer)])
-    session.execute(
-        insert(LedgerPosting),
-        [
-            {"transfer_id": transfer.id, "position": position, **posting}
-            for position, posting in enumerate(transfer.entry["postings"])
-        ],
-    )
-    session.execute(insert(LogQueue), [{"transfer_id": transfer.id}])
-    return transfer

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import Session
 
+from voucher_service.clock import rfc3339
+from voucher_service.db import Database
 from voucher_service.errors import Conflict, InvalidRequest
 from voucher_service.organisations.api import ensure_programs_exist
 from voucher_service.partners.models import Partner, partner_programs
@@ -29,8 +31,20 @@ class PartnerInput:
     services: list[str]
     programs: list[str]
 
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> PartnerInput:
+        """The venue a body checked against `partner-create.request` describes."""
+        return cls(**{"programs": [], **body})
 
-def create_partner(session: Session, data: PartnerInput, now: datetime) -> Partner:
+
+def create_partner(database: Database, data: PartnerInput, now: datetime) -> dict[str, Any]:
+    """A qualified venue, affiliated to its programmes, as the API shows it."""
+    with database.atomic() as session:
+        partner = add_partner(session, data, now)
+        return partner_view(partner, partner_program_ids(session, partner.id))
+
+
+def add_partner(session: Session, data: PartnerInput, now: datetime) -> Partner:
     if not is_valid_siret(data.siret):
         raise InvalidRequest(
             "invalid SIRET",
@@ -68,14 +82,34 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def find_partners(
-    session: Session,
+    database: Database,
     near: tuple[float, float] | None,
     radius_km: float | None,
     program_id: str | None,
     service: str | None,
     limit: int,
 ) -> list[dict[str, Any]]:
-    """The directory: nearest first when a place is given, by name otherwise."""
+    """The directory: nearest first when a place is given (within `radius_km` of it), by name
+    otherwise."""
+    items = []
+    with database.read() as session:
+        for partner in session.scalars(_directory_query(near, radius_km, program_id)):
+            if service is not None and service not in partner.services:
+                continue
+            distance = None
+            if near is not None:
+                distance = distance_km(near[0], near[1], partner.latitude, partner.longitude)
+                if radius_km is not None and distance > radius_km:
+                    continue
+            items.append(directory_item(partner, distance))
+    if near is not None:
+        items.sort(key=lambda item: item["distance_km"])
+    return items[:limit]
+
+
+def _directory_query(
+    near: tuple[float, float] | None, radius_km: float | None, program_id: str | None
+) -> Select[Partner]:
     query = select(Partner)
     if program_id is not None:
         query = query.join(partner_programs).where(partner_programs.c.program_id == program_id)
@@ -88,19 +122,7 @@ def find_partners(
             Partner.latitude.between(lat - dlat, lat + dlat),
             Partner.longitude.between(lon - dlon, lon + dlon),
         )
-    items = []
-    for partner in session.scalars(query.order_by(Partner.name, Partner.id)):
-        if service is not None and service not in partner.services:
-            continue
-        distance = None
-        if near is not None:
-            distance = distance_km(near[0], near[1], partner.latitude, partner.longitude)
-            if radius_km is not None and distance > radius_km:
-                continue
-        items.append(directory_item(partner, distance))
-    if near is not None:
-        items.sort(key=lambda item: item["distance_km"])
-    return items[:limit]
+    return query.order_by(Partner.name, Partner.id)
 
 
 def public_fields(partner: Partner) -> dict[str, Any]:
@@ -120,4 +142,13 @@ def directory_item(partner: Partner, distance: float | None) -> dict[str, Any]:
     return {
         **public_fields(partner),
         "distance_km": None if distance is None else round(distance, 3),
+    }
+
+
+def partner_view(partner: Partner, programs: list[str]) -> dict[str, Any]:
+    return {
+        **public_fields(partner),
+        "siret": partner.siret,
+        "programs": programs,
+        "created_at": rfc3339(partner.created_at),
     }

@@ -1,4 +1,4 @@
-"""Use cases of programmes: create one (allocating its budget) and read its figures."""
+"""Use cases of programmes: create one (allocating its budget), show one with its figures."""
 
 from __future__ import annotations
 
@@ -6,15 +6,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from voucher_service.auth.api import Principal
+from voucher_service.clock import parse_time, rfc3339
+from voucher_service.db import Database
 from voucher_service.errors import Conflict, InvalidRequest, NotFound
-from voucher_service.ledger import accounts
-from voucher_service.ledger.transfers import Posting, build_transfer, write_transfer
+from voucher_service.ledger import kinds
+from voucher_service.ledger.writes import write_transfer
+from voucher_service.organisations.api import organisation_program_ids
+from voucher_service.programs.figures import program_figures
 from voucher_service.programs.models import Program
-from voucher_service.vouchers.models import CANCELLED, EXPIRED, REDEEMED, Voucher
 
 
 @dataclass(frozen=True)
@@ -32,8 +36,34 @@ class ProgramInput:
     max_vouchers_per_beneficiary: int
     territory: list[str]
 
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> ProgramInput:
+        """The programme a body checked against `program-create.request` describes."""
+        return cls(
+            **{
+                **body,
+                "valid_from": parse_time(body["valid_from"], "/valid_from"),
+                "valid_until": parse_time(body["valid_until"], "/valid_until"),
+            }
+        )
 
-def create_program(session: Session, data: ProgramInput, now: datetime) -> Program:
+
+def create_program(database: Database, data: ProgramInput, now: datetime) -> dict[str, Any]:
+    """A new programme with its budget allocated, shown with its figures."""
+    with database.atomic() as session:
+        program = add_program(session, data, now)
+        return program_view(program, program_figures(session, program.id))
+
+
+def get_program(database: Database, principal: Principal, program_id: str) -> dict[str, Any]:
+    """A programme and its figures, as far as the caller may see it."""
+    with database.read() as session:
+        program = load_program(session, program_id)
+        ensure_visible(session, principal, program)
+        return program_view(program, program_figures(session, program.id))
+
+
+def add_program(session: Session, data: ProgramInput, now: datetime) -> Program:
     """A new programme; its whole budget is allocated from the funder in the same transaction."""
     check_program_dates(data.valid_from, data.valid_until)
     if session.scalar(select(Program.id).where(Program.code == data.code)) is not None:
@@ -44,22 +74,7 @@ def create_program(session: Session, data: ProgramInput, now: datetime) -> Progr
         session.flush()
     except IntegrityError:
         raise Conflict(f"a programme with code {data.code} exists already") from None
-    write_transfer(
-        session,
-        build_transfer(
-            "allocate",
-            now,
-            [
-                Posting(
-                    accounts.funder_appropriation(data.funder),
-                    accounts.program_available(program.id),
-                    data.budget_cents,
-                )
-            ],
-            program_id=program.id,
-            funder=accounts.funder_key(data.funder),
-        ),
-    )
+    write_transfer(session, kinds.allocate(now, program.id, data.funder, data.budget_cents))
     return program
 
 
@@ -71,36 +86,37 @@ def check_program_dates(valid_from: datetime, valid_until: datetime) -> None:
         )
 
 
-def get_program(session: Session, program_id: str) -> Program:
+def load_program(session: Session, program_id: str) -> Program:
     program = session.get(Program, program_id)
     if program is None:
         raise NotFound(f"no programme {program_id}")
     return program
 
 
-def program_figures(session: Session, program: Program) -> dict[str, int]:
-    """The programme's money, derived from its vouchers (no stored counter to keep in step)."""
+def ensure_visible(session: Session, principal: Principal, program: Program) -> None:
+    """An issuer sees only the programmes its organisation hands out; the others, not found."""
+    if principal.role != "issuer":
+        return
+    assert principal.organisation_id is not None  # an issuer key is bound to its organisation
+    if program.id not in organisation_program_ids(session, principal.organisation_id):
+        raise NotFound(f"no programme {program.id}")
 
-    def total(status: str | None) -> Any:
-        value = (
-            Voucher.value_cents
-            if status is None
-            else case((Voucher.status == status, Voucher.value_cents), else_=0)
-        )
-        return func.coalesce(func.sum(value), 0)
 
-    row = session.execute(
-        select(total(None), total(REDEEMED), total(EXPIRED), total(CANCELLED)).where(
-            Voucher.program_id == program.id
-        )
-    ).one()
-    issued, redeemed, expired, cancelled = (int(value) for value in row)
+def program_view(program: Program, figures: dict[str, int]) -> dict[str, Any]:
     return {
+        "id": program.id,
+        "code": program.code,
+        "name": program.name,
+        "funder": program.funder,
         "budget_cents": program.budget_cents,
-        "issued_cents": issued,
-        "redeemed_cents": redeemed,
-        "expired_cents": expired,
-        "cancelled_cents": cancelled,
-        "outstanding_cents": issued - redeemed - expired - cancelled,
-        "available_cents": program.budget_cents - issued + expired + cancelled,
+        "face_value_cents": program.face_value_cents,
+        "currency": program.currency,
+        "booklet_size": program.booklet_size,
+        "valid_from": rfc3339(program.valid_from),
+        "valid_until": rfc3339(program.valid_until),
+        "voucher_validity_days": program.voucher_validity_days,
+        "max_vouchers_per_beneficiary": program.max_vouchers_per_beneficiary,
+        "territory": program.territory,
+        "created_at": rfc3339(program.created_at),
+        "figures": figures,
     }

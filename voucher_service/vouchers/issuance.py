@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from voucher_service.auth.api import Principal
 from voucher_service.clock import rfc3339
 from voucher_service.context import ServiceContext
-from voucher_service.db import new_id
+from voucher_service.db import Database, new_id
 from voucher_service.errors import (
     BeneficiaryLimitReached,
     BudgetExhausted,
@@ -22,12 +22,14 @@ from voucher_service.errors import (
     NotFound,
     ProgramNotActive,
 )
-from voucher_service.ledger import accounts
-from voucher_service.ledger.transfers import Posting, build_transfer, write_transfer
+from voucher_service.idempotency.api import Idempotency, Outcome, run_once
+from voucher_service.ledger import kinds
+from voucher_service.ledger.writes import write_transfer
 from voucher_service.organisations.models import organisation_programs
+from voucher_service.programs.figures import available_cents
 from voucher_service.programs.models import Program
 from voucher_service.vouchers.codes import code_hash, derive_code, format_code
-from voucher_service.vouchers.models import CANCELLED, ISSUED, REDEEMED, Booklet, Voucher
+from voucher_service.vouchers.models import CANCELLED, ISSUED, Booklet, Voucher
 from voucher_service.vouchers.tokens import new_jti, sign_voucher, voucher_id_for
 
 
@@ -38,6 +40,27 @@ def beneficiary_hash(secret: bytes, organisation_id: str, beneficiary_ref: str) 
 
 
 def issue_booklet(
+    database: Database,
+    ctx: ServiceContext,
+    issuer: Principal,
+    program_id: str,
+    beneficiary_ref: str,
+    size: int | None,
+    idem: Idempotency,
+    now: datetime,
+) -> Outcome:
+    """Issue a booklet, or refuse it whole: a refused booklet issues nothing."""
+    with database.atomic() as session:
+        return run_once(
+            session,
+            idem,
+            now,
+            201,
+            lambda: _issue(session, ctx, issuer, program_id, beneficiary_ref, size, now),
+        )
+
+
+def _issue(
     session: Session,
     ctx: ServiceContext,
     issuer: Principal,
@@ -46,7 +69,6 @@ def issue_booklet(
     size: int | None,
     now: datetime,
 ) -> dict[str, Any]:
-    """Issue a booklet, or refuse it whole: a refused booklet issues nothing."""
     assert issuer.organisation_id is not None
     program = lock_program(session, program_id)
     ensure_organisation_distributes(session, issuer.organisation_id, program.id)
@@ -97,12 +119,8 @@ def ensure_booklet_size(program: Program, size: int) -> None:
 
 
 def ensure_budget(session: Session, program: Program, amount: int) -> None:
-    committed = session.scalar(
-        select(func.coalesce(func.sum(Voucher.value_cents), 0)).where(
-            Voucher.program_id == program.id, Voucher.status.in_((ISSUED, REDEEMED))
-        )
-    )
-    available = program.budget_cents - int(committed or 0)
+    """The programme's available balance covers the booklet (read under the programme's lock)."""
+    available = available_cents(session, program.id)
     if amount > available:
         raise BudgetExhausted(
             f"this booklet needs {amount} cents and the programme has {available} left",
@@ -188,20 +206,13 @@ def _write_booklet(
     session.execute(insert(Voucher), rows)
     transfer = write_transfer(
         session,
-        build_transfer(
-            "issue",
+        kinds.issue(
             now,
-            [
-                Posting(
-                    accounts.program_available(program.id),
-                    accounts.program_outstanding(program.id),
-                    size * program.face_value_cents,
-                )
-            ],
-            transfer_id=transfer_id,
-            program_id=program.id,
-            booklet_id=booklet_id,
-            voucher_ids=[row["id"] for row in rows],
+            program.id,
+            booklet_id,
+            [str(row["id"]) for row in rows],
+            size * program.face_value_cents,
+            transfer_id,
         ),
     )
     return {
@@ -240,11 +251,12 @@ def booklet_view(session: Session, booklet: Booklet) -> dict[str, Any]:
     }
 
 
-def get_booklet(session: Session, principal: Principal, booklet_id: str) -> dict[str, Any]:
-    booklet = session.get(Booklet, booklet_id)
-    # Another organisation's booklet is reported missing: its existence must not leak.
-    if booklet is None or (
-        principal.role == "issuer" and booklet.organisation_id != principal.organisation_id
-    ):
-        raise NotFound(f"no booklet {booklet_id}")
-    return booklet_view(session, booklet)
+def get_booklet(database: Database, principal: Principal, booklet_id: str) -> dict[str, Any]:
+    with database.read() as session:
+        booklet = session.get(Booklet, booklet_id)
+        # Another organisation's booklet is reported missing: its existence must not leak.
+        if booklet is None or (
+            principal.role == "issuer" and booklet.organisation_id != principal.organisation_id
+        ):
+            raise NotFound(f"no booklet {booklet_id}")
+        return booklet_view(session, booklet)

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from voucher_service.context import ServiceContext
+from voucher_service.db import Database
 from voucher_service.keys import KeyRing
 from voucher_service.vouchers.models import Voucher
 from voucher_service.vouchers.tokens import LEEWAY_SECONDS
@@ -26,3 +28,9 @@ def published_jwks(session: Session, keyring: KeyRing, now: datetime) -> dict[st
                 continue
         keys.append(key.jwk())
     return {"keys": keys}
+
+
+def published_keys(database: Database, ctx: ServiceContext, now: datetime) -> dict[str, Any]:
+    """The JWKS document as `/.well-known/jwks.json` serves it."""
+    with database.read() as session:
+        return published_jwks(session, ctx.keys.voucher, now)

@@ -5,117 +5,47 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, insert, or_, select, true, update
+from sqlalchemy import Select, Table, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from voucher_service.auth.api import Principal
 from voucher_service.clock import parse_rfc3339, rfc3339
 from voucher_service.context import ServiceContext
-from voucher_service.db import new_id
+from voucher_service.db import Database
 from voucher_service.errors import (
     InvalidRequest,
     InvalidVoucherToken,
     NotFound,
-    PartnerNotEligible,
     RateLimited,
     ReversalNotAllowed,
     ServiceError,
     VoucherAlreadyRedeemed,
-    VoucherExpired,
     VoucherNotFound,
-    VoucherRevoked,
 )
-from voucher_service.ledger import accounts
-from voucher_service.ledger.transfers import (
-    Posting,
-    RecordedTransfer,
-    build_transfer,
-    write_transfer,
+from voucher_service.idempotency.api import Idempotency, Outcome, encode_body, run_once
+from voucher_service.ids import new_id
+from voucher_service.ledger import kinds
+from voucher_service.ledger.transfers import RecordedTransfer
+from voucher_service.ledger.writes import Rows, transfer_rows, write_rows, write_transfer
+from voucher_service.programs.models import Program
+from voucher_service.vouchers import one_statement
+from voucher_service.vouchers.claimable import (
+    VoucherRef,
+    claim,
+    examine,
+    identify,
+    parameters,
 )
-from voucher_service.partners.models import partner_programs
-from voucher_service.vouchers.codes import InvalidCode, code_hash, normalise_code
-from voucher_service.vouchers.models import (
-    CANCELLED,
-    EXPIRED,
-    ISSUED,
-    REDEEMED,
-    Redemption,
-    Voucher,
-)
-from voucher_service.vouchers.tokens import sign, verify_voucher
+from voucher_service.vouchers.models import EXPIRED, ISSUED, REDEEMED, Redemption, Voucher
+from voucher_service.vouchers.tokens import sign
 
 CURRENCY = "EUR"
 
 
-@dataclass(frozen=True)
-class VoucherRef:
-    """How the partner named the voucher: by its signed token or by its typed code."""
-
-    condition: ColumnElement[bool]
-    by_code: bool
-    token_value: int | None = None
-
-
-def identify(ctx: ServiceContext, token: str | None, code: str | None) -> VoucherRef:
-    if (token is None) == (code is None):
-        raise InvalidRequest("give either a token or a code", [{"path": "", "message": "one of"}])
-    if token is not None:
-        claims = verify_voucher(token, ctx.keys.voucher, ctx.settings.issuer)
-        return VoucherRef(Voucher.jti == claims.jti, False, claims.value_cents)
-    assert code is not None
-    try:
-        normalised = normalise_code(code)
-    except InvalidCode as error:
-        raise InvalidRequest(str(error), [{"path": "/code", "message": str(error)}]) from None
-    return VoucherRef(Voucher.code_hash == code_hash(ctx.keys.secret, normalised), True)
-
-
-def eligible_programs(partner_id: str) -> Any:
-    return select(partner_programs.c.program_id).where(partner_programs.c.partner_id == partner_id)
-
-
-def refusal(
-    voucher: Voucher, eligible: bool, redeemed_at: datetime | None, now: datetime
-) -> ServiceError | None:
-    """Why this partner could not redeem this voucher now, or None if it could."""
-    if not eligible:
-        return PartnerNotEligible("your venue is not affiliated to this voucher's programme")
-    if voucher.status == CANCELLED:
-        return VoucherRevoked("this voucher was cancelled")
-    if voucher.status == REDEEMED:
-        when = rfc3339(redeemed_at) if redeemed_at else None
-        return VoucherAlreadyRedeemed(f"this voucher was redeemed at {when}", redeemed_at=when)
-    if voucher.status == EXPIRED or voucher.expires_at <= now:
-        return VoucherExpired(f"this voucher expired at {rfc3339(voucher.expires_at)}")
-    return None
-
-
-def load_voucher(
-    session: Session, ctx: ServiceContext, partner: Principal, ref: VoucherRef
-) -> tuple[Voucher, bool]:
-    """The voucher and whether the partner may take it; not-found (rate-limited for codes)."""
-    assert partner.partner_id is not None
-    voucher = session.scalar(select(Voucher).where(ref.condition))
-    if voucher is None:
-        if ref.by_code and not ctx.limiter.record_failure(partner.partner_id):
-            raise RateLimited("too many unknown codes: wait a minute before trying again")
-        raise VoucherNotFound(
-            "no voucher of ours has this code" if ref.by_code else "unknown voucher"
-        )
-    if ref.token_value is not None and ref.token_value != voucher.value_cents:
-        raise InvalidVoucherToken("the token does not match the voucher it names")
-    eligible = session.scalar(
-        eligible_programs(partner.partner_id).where(
-            partner_programs.c.program_id == voucher.program_id
-        )
-    )
-    return voucher, eligible is not None
-
-
 def verify(
-    session: Session,
+    database: Database,
     ctx: ServiceContext,
     partner: Principal,
     token: str | None,
@@ -123,10 +53,16 @@ def verify(
     now: datetime,
 ) -> dict[str, Any]:
     """What a redemption would meet, without changing anything."""
-    voucher, eligible = load_voucher(session, ctx, partner, identify(ctx, token, code))
-    reason = refusal(voucher, eligible, voucher.redeemed_at, now)
+    assert partner.partner_id is not None
+    ref = identify(ctx, token, code)
+    with database.read() as session:
+        voucher, reason = _examine(session, ctx, ref, partner.partner_id, now)
+    expired = ref.expired_token(now)
+    if expired is None and isinstance(reason, InvalidVoucherToken):
+        raise reason  # not a voucher of ours as it stands: nothing to tell about it
+    reason = expired or reason
     status = voucher.status
-    if status == ISSUED and voucher.expires_at <= now:
+    if status == ISSUED and (voucher.expires_at <= now or expired is not None):
         status = EXPIRED
     answer = {
         "voucher_id": voucher.id,
@@ -142,38 +78,139 @@ def verify(
 
 
 def redeem(
-    session: Session,
+    database: Database,
     ctx: ServiceContext,
     partner: Principal,
     token: str | None,
     code: str | None,
     service: str | None,
+    idem: Idempotency,
+    now: datetime,
+) -> Outcome:
+    """Flip the voucher from issued to redeemed, once: the conditional UPDATE is the guard.
+
+    On PostgreSQL a redemption by token is one statement; anything unusual there (a
+    refusal, a key used before) writes nothing and comes here, so that every refusal and
+    every replay has one home: this transaction.
+    """
+    ref = identify(ctx, token, code)
+    if ref.by_token and not ref.expired_token(now) and database.dialect == "postgresql":
+        done = redeem_in_one_statement(database, ctx, partner, ref, service, idem, now)
+        if done is not None:
+            return done
+    return redeem_in_transaction(database, ctx, partner, ref, service, idem, now)
+
+
+def redeem_in_transaction(
+    database: Database,
+    ctx: ServiceContext,
+    partner: Principal,
+    ref: VoucherRef,
+    service: str | None,
+    idem: Idempotency,
+    now: datetime,
+) -> Outcome:
+    """The general executor: the rule and the rows in a transaction, with the key's claim."""
+    with database.atomic() as session:
+        return run_once(
+            session, idem, now, 201, lambda: _redeem(session, ctx, partner, ref, service, now)
+        )
+
+
+def redeem_in_one_statement(
+    database: Database,
+    ctx: ServiceContext,
+    partner: Principal,
+    ref: VoucherRef,
+    service: str | None,
+    idem: Idempotency,
+    now: datetime,
+) -> Outcome | None:
+    """PostgreSQL's executor, for a token (everything is known before the database is
+    reached): the same rule and rows in one round trip, or None when the general executor
+    must answer (a refusal, a replay)."""
+    assert partner.partner_id is not None
+    assert ref.voucher_id is not None
+    assert ref.jti is not None
+    assert ref.value_cents is not None
+
+    def look_up(code: str) -> str | None:  # only the first time a process meets the programme
+        with database.read() as session:
+            return session.scalar(program_by_code(code))
+
+    assert ref.program_code is not None
+    program_id = ctx.program_ids.get(ref.program_code, look_up)
+    if program_id is None:
+        return None
+    made = prepare_redemption(
+        ctx, partner.partner_id, ref.voucher_id, program_id, ref.value_cents, ref.jti, service, now
+    )
+    body = encode_body(made.view)
+    rule = parameters(ref, program_id, partner.partner_id, now)
+    if not one_statement.redeem(database, made.rows, rule, idem, body, now):
+        return None
+    return Outcome(201, body, replayed=False)
+
+
+def _redeem(
+    session: Session,
+    ctx: ServiceContext,
+    partner: Principal,
+    ref: VoucherRef,
+    service: str | None,
     now: datetime,
 ) -> dict[str, Any]:
-    """Flip the voucher from issued to redeemed, once: the conditional UPDATE is the guard."""
     assert partner.partner_id is not None
-    ref = identify(ctx, token, code)
-    # A token naming another value matches nothing here; load_voucher then says why.
-    same_value = Voucher.value_cents == ref.token_value if ref.token_value is not None else true()
+    expired = ref.expired_token(now)
+    if expired is not None:
+        raise expired
+    program_id = program_id_of(session, ctx, ref)
     claimed = session.execute(
-        update(Voucher)
-        .where(ref.condition, same_value, Voucher.status == ISSUED, Voucher.expires_at > now)
-        .where(Voucher.program_id.in_(eligible_programs(partner.partner_id)))
-        .values(status=REDEEMED, redeemed_at=now)
-        .returning(Voucher.id, Voucher.program_id, Voucher.value_cents, Voucher.jti)
+        claim(ref.by_token).returning(
+            Voucher.id, Voucher.program_id, Voucher.value_cents, Voucher.jti
+        ),
+        parameters(ref, program_id, partner.partner_id, now),
     ).first()
     if claimed is None:
-        voucher, eligible = load_voucher(session, ctx, partner, ref)
-        raise refusal(voucher, eligible, voucher.redeemed_at, now) or VoucherAlreadyRedeemed(
-            "this voucher was redeemed a moment ago"
-        )
+        _, reason = _examine(session, ctx, ref, partner.partner_id, now, program_id)
+        raise reason or VoucherAlreadyRedeemed("this voucher was redeemed a moment ago")
     voucher_id, program_id, value, jti = claimed
     made = prepare_redemption(
         ctx, partner.partner_id, voucher_id, program_id, value, jti, service, now
     )
-    write_transfer(session, made.transfer)
-    session.execute(insert(Redemption), [made.row])
+    write_rows(session, made.rows)
     return made.view
+
+
+def program_id_of(session: Session, ctx: ServiceContext, ref: VoucherRef) -> str | None:
+    """The id of the programme a token names by its code (None for a code, or unknown)."""
+    if ref.program_code is None:
+        return None
+    return ctx.program_ids.get(ref.program_code, lambda code: session.scalar(program_by_code(code)))
+
+
+def program_by_code(code: str) -> Select[str]:
+    return select(Program.id).where(Program.code == code)
+
+
+def _examine(
+    session: Session,
+    ctx: ServiceContext,
+    ref: VoucherRef,
+    partner_id: str,
+    now: datetime,
+    program_id: str | None = None,
+) -> tuple[Voucher, ServiceError | None]:
+    """The voucher and the rule's refusal; not-found (rate-limited for codes) when not ours."""
+    program_id = program_id or program_id_of(session, ctx, ref)
+    found = examine(session, ref, program_id, partner_id, now)
+    if found is None:
+        if not ref.by_token and not ctx.limiter.record_failure(partner_id):
+            raise RateLimited("too many unknown codes: wait a minute before trying again")
+        raise VoucherNotFound(
+            "unknown voucher" if ref.by_token else "no voucher of ours has this code"
+        )
+    return found
 
 
 @dataclass(frozen=True)
@@ -181,7 +218,7 @@ class PreparedRedemption:
     """Everything a redemption writes and answers, computed before the database is touched."""
 
     transfer: RecordedTransfer
-    row: dict[str, Any]
+    rows: Rows
     view: dict[str, Any]
 
 
@@ -195,22 +232,9 @@ def prepare_redemption(
     service: str | None,
     now: datetime,
 ) -> PreparedRedemption:
+    """The rows a redemption inserts, one list for both executors, and its answer."""
     redemption_id = new_id()
-    transfer = build_transfer(
-        "redeem",
-        now,
-        [
-            Posting(
-                accounts.program_outstanding(program_id),
-                accounts.partner_payable(partner_id),
-                value,
-            )
-        ],
-        program_id=program_id,
-        partner_id=partner_id,
-        voucher_ids=[voucher_id],
-        redemption_id=redemption_id,
-    )
+    transfer = kinds.redeem(now, program_id, partner_id, voucher_id, redemption_id, value)
     receipt = sign_receipt(ctx, redemption_id, voucher_id, jti, partner_id, value, now, transfer)
     row = {
         "id": redemption_id,
@@ -223,11 +247,9 @@ def prepare_redemption(
         "transfer_id": transfer.id,
         "leaf_hash": transfer.leaf_hash_b64,
         "receipt": receipt,
-        "reversed_at": None,
-        "reversal_reason": None,
-        "reversal_transfer_id": None,
     }
-    return PreparedRedemption(transfer, row, redemption_view(row))
+    rows = [*transfer_rows(transfer), (cast(Table, Redemption.__table__), row)]
+    return PreparedRedemption(transfer, rows, redemption_view(row))
 
 
 def sign_receipt(
@@ -262,6 +284,7 @@ def sign_receipt(
 def redemption_view(redemption: Redemption | dict[str, Any]) -> dict[str, Any]:
     """A redemption as the API shows it, from its row or its model."""
     r = redemption if isinstance(redemption, dict) else vars(redemption)
+    reversed_at = r.get("reversed_at")
     return {
         "id": r["id"],
         "voucher_id": r["voucher_id"],
@@ -271,15 +294,15 @@ def redemption_view(redemption: Redemption | dict[str, Any]) -> dict[str, Any]:
         "currency": CURRENCY,
         "service": r["service"],
         "redeemed_at": rfc3339(r["redeemed_at"]),
-        "reversed_at": None if r["reversed_at"] is None else rfc3339(r["reversed_at"]),
-        "reversal_reason": r["reversal_reason"],
+        "reversed_at": None if reversed_at is None else rfc3339(reversed_at),
+        "reversal_reason": r.get("reversal_reason"),
         "ledger_entry": {"id": r["transfer_id"], "leaf_hash": r["leaf_hash"]},
         "receipt": r["receipt"],
     }
 
 
 def reverse(
-    session: Session,
+    database: Database,
     ctx: ServiceContext,
     partner: Principal,
     redemption_id: str,
@@ -287,48 +310,42 @@ def reverse(
     now: datetime,
 ) -> dict[str, Any]:
     """Undo a partner's own redemption within the window: the voucher is redeemable again."""
-    redemption = session.get(Redemption, redemption_id)
-    if redemption is None or redemption.partner_id != partner.partner_id:
-        raise NotFound(f"no redemption {redemption_id}")
-    ensure_reversible(redemption, ctx.settings.reversal_window_hours, now)
-    undone = session.execute(
-        update(Redemption)
-        .where(Redemption.id == redemption.id, Redemption.reversed_at.is_(None))
-        .values(reversed_at=now, reversal_reason=reason)
-    )
-    if getattr(undone, "rowcount", 0) != 1:
-        raise ReversalNotAllowed("this redemption was reversed already")
-    session.execute(
-        update(Voucher)
-        .where(Voucher.id == redemption.voucher_id, Voucher.status == REDEEMED)
-        .values(status=ISSUED, redeemed_at=None)
-    )
-    transfer = write_transfer(
-        session,
-        build_transfer(
-            "reverse",
-            now,
-            [
-                Posting(
-                    accounts.partner_payable(redemption.partner_id),
-                    accounts.program_outstanding(redemption.program_id),
-                    redemption.value_cents,
-                )
-            ],
-            program_id=redemption.program_id,
-            partner_id=redemption.partner_id,
-            voucher_ids=[redemption.voucher_id],
-            redemption_id=redemption.id,
-            reverses=redemption.transfer_id,
-        ),
-    )
-    session.execute(
-        update(Redemption)
-        .where(Redemption.id == redemption.id)
-        .values(reversal_transfer_id=transfer.id)
-    )
-    session.refresh(redemption)
-    return redemption_view(redemption)
+    with database.atomic() as session:
+        redemption = session.get(Redemption, redemption_id)
+        if redemption is None or redemption.partner_id != partner.partner_id:
+            raise NotFound(f"no redemption {redemption_id}")
+        ensure_reversible(redemption, ctx.settings.reversal_window_hours, now)
+        undone = session.execute(
+            update(Redemption)
+            .where(Redemption.id == redemption.id, Redemption.reversed_at.is_(None))
+            .values(reversed_at=now, reversal_reason=reason)
+        )
+        if getattr(undone, "rowcount", 0) != 1:
+            raise ReversalNotAllowed("this redemption was reversed already")
+        session.execute(
+            update(Voucher)
+            .where(Voucher.id == redemption.voucher_id, Voucher.status == REDEEMED)
+            .values(status=ISSUED, redeemed_at=None)
+        )
+        transfer = write_transfer(
+            session,
+            kinds.reverse(
+                now,
+                redemption.program_id,
+                redemption.partner_id,
+                redemption.voucher_id,
+                redemption.id,
+                redemption.transfer_id,
+                redemption.value_cents,
+            ),
+        )
+        session.execute(
+            update(Redemption)
+            .where(Redemption.id == redemption.id)
+            .values(reversal_transfer_id=transfer.id)
+        )
+        session.refresh(redemption)
+        return redemption_view(redemption)
 
 
 def ensure_reversible(redemption: Redemption, window_hours: float, now: datetime) -> None:
@@ -341,10 +358,10 @@ def ensure_reversible(redemption: Redemption, window_hours: float, now: datetime
 
 
 def list_redemptions(
-    session: Session,
+    database: Database,
     principal: Principal,
-    start: str | None,
-    end: str | None,
+    start: datetime | None,
+    end: datetime | None,
     limit: int,
     cursor: str | None,
 ) -> dict[str, Any]:
@@ -353,9 +370,9 @@ def list_redemptions(
     if principal.role == "partner":
         query = query.where(Redemption.partner_id == principal.partner_id)
     if start is not None:
-        query = query.where(Redemption.redeemed_at >= _time_param("from", start))
+        query = query.where(Redemption.redeemed_at >= start)
     if end is not None:
-        query = query.where(Redemption.redeemed_at < _time_param("to", end))
+        query = query.where(Redemption.redeemed_at < end)
     if cursor is not None:
         after_time, after_id = decode_cursor(cursor)
         query = query.where(
@@ -364,22 +381,14 @@ def list_redemptions(
                 and_(Redemption.redeemed_at == after_time, Redemption.id > after_id),
             )
         )
-    rows = list(session.scalars(query))
-    page = rows[:limit]
-    more = len(rows) > limit
-    return {
-        "items": [redemption_view(r) for r in page],
-        "next_cursor": encode_cursor(page[-1].redeemed_at, page[-1].id) if more else None,
-    }
-
-
-def _time_param(name: str, text: str) -> datetime:
-    try:
-        return parse_rfc3339(text)
-    except ValueError:
-        raise InvalidRequest(
-            f"{name} is not an RFC 3339 time", [{"path": name, "message": "RFC 3339 time"}]
-        ) from None
+    with database.read() as session:
+        rows = list(session.scalars(query))
+        page = rows[:limit]
+        more = len(rows) > limit
+        return {
+            "items": [redemption_view(r) for r in page],
+            "next_cursor": encode_cursor(page[-1].redeemed_at, page[-1].id) if more else None,
+        }
 
 
 def encode_cursor(moment: datetime, row_id: str) -> str:

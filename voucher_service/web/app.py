@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Any
 
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
@@ -13,22 +11,12 @@ from voucher_service.config import Settings
 from voucher_service.context import ServiceContext
 from voucher_service.db import Database
 from voucher_service.errors import ServiceError
-from voucher_service.vouchers.fast_redemption import ProgramIds
-from voucher_service.web.auth import PrincipalCache
+from voucher_service.ledger.sequencer import BackgroundSequencer
+from voucher_service.services import Services
+from voucher_service.web import admin, ledger, public, vouchers
 from voucher_service.web.problems import problem_response, service_error_response
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Services:
-    """What the views reach through `current_app.extensions["voucher_service"]`."""
-
-    database: Database
-    context: ServiceContext
-    principals: PrincipalCache
-    program_ids: ProgramIds = field(default_factory=ProgramIds)
-    sequencer: Any = None
 
 
 def create_app(
@@ -43,21 +31,17 @@ def create_app(
     app = Flask(__name__)
     app.config["PUBLIC_BASE_URL"] = settings.public_base_url
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    services = Services(database, context, PrincipalCache())
+    services = Services(database, context)
     app.extensions["voucher_service"] = services
     _register_blueprints(app)
     _register_error_handlers(app)
     if settings.run_sequencer if start_sequencer is None else start_sequencer:
-        from voucher_service.ledger.sequencer import BackgroundSequencer
-
         services.sequencer = BackgroundSequencer(database, context)
         services.sequencer.start()
     return app
 
 
 def _register_blueprints(app: Flask) -> None:
-    from voucher_service.web import admin, ledger, public, vouchers
-
     for module in (public, admin, vouchers, ledger):
         app.register_blueprint(module.blueprint)
 

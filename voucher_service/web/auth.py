@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import current_app, g, request
+from flask import g, request
 
 from voucher_service.auth.api import Principal, find_principal
 from voucher_service.errors import Forbidden, Unauthorized
+from voucher_service.web.helpers import services
 
 F = TypeVar("F", bound=Callable[..., Any])
-CACHE_SECONDS = 10.0
-
-
-class PrincipalCache:
-    """A short-lived cache of key lookups: the hot path skips a query, revocation lags ≤ 10 s."""
-
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[float, Principal]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Principal | None:
-        entry = self._entries.get(key)
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1]
-
-    def put(self, key: str, principal: Principal) -> None:
-        with self._lock:
-            if len(self._entries) > 10_000:
-                self._entries.clear()
-            self._entries[key] = (time.monotonic() + CACHE_SECONDS, principal)
 
 
 def current_principal() -> Principal:
@@ -43,14 +21,13 @@ def current_principal() -> Principal:
     key = key.strip()
     if scheme.lower() != "bearer" or not key or len(key) > 200 or not key.isascii():
         raise Unauthorized("send your API key as Authorization: Bearer <key>")
-    services = current_app.extensions["voucher_service"]
-    principal: Principal | None = services.principals.get(key)
+    svc = services()
+    principal = svc.principals.get(key)
     if principal is None:
-        with services.database.read() as session:
-            principal = find_principal(session, key)
+        principal = find_principal(svc.database, key)
         if principal is None:
             raise Unauthorized("this API key is unknown or revoked")
-        services.principals.put(key, principal)
+        svc.principals.put(key, principal)
     return principal
 
 

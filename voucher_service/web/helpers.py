@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from typing import Any
 
 from flask import Response, current_app, request
 
+from voucher_service.clock import parse_time
 from voucher_service.errors import IdempotencyKeyRequired, InvalidRequest
 from voucher_service.idempotency.api import Idempotency, Outcome
-from voucher_service.web.app import Services
-from voucher_service.web.schemas import check_text, validate
+from voucher_service.schemas import check_text, validate
+from voucher_service.services import Services
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -84,3 +86,9 @@ def query_text(name: str, max_length: int = 200) -> str | None:
     if len(raw) > max_length or "\x00" in raw:
         raise InvalidRequest(f"{name} is malformed", [{"path": name, "message": "malformed"}])
     return raw
+
+
+def query_time(name: str) -> datetime | None:
+    """An RFC 3339 time from the query string, or None when absent; 400 when malformed."""
+    raw = query_text(name, 40)
+    return None if raw is None else parse_time(raw, name)

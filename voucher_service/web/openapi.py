@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from voucher_service.web.schemas import all_schemas
+from voucher_service.schemas import all_schemas
 
 JSON = "application/json"
 PROBLEM = "application/problem+json"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response
-from sqlalchemy import text
 
 from voucher_service.clock import now
 from voucher_service.errors import NotFound
-from voucher_service.vouchers.jwks import published_jwks
+from voucher_service.health import ready
+from voucher_service.vouchers.jwks import published_keys
 from voucher_service.web.helpers import json_response, services
 from voucher_service.web.openapi import openapi_document
 from voucher_service.web.problems import EXPLANATIONS, problem_page, problem_response
@@ -18,9 +18,7 @@ blueprint = Blueprint("public", __name__)
 @blueprint.get("/.well-known/jwks.json")
 def get_jwks() -> Response:
     svc = services()
-    with svc.database.read() as session:
-        jwks = published_jwks(session, svc.context.keys.voucher, now())
-    response = json_response(jwks)
+    response = json_response(published_keys(svc.database, svc.context, now()))
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
 
@@ -32,10 +30,7 @@ def get_health() -> Response:
 
 @blueprint.get("/readyz")
 def get_ready() -> Response:
-    try:
-        with services().database.read() as session:
-            session.execute(text("SELECT 1"))
-    except Exception:
+    if not ready(services().database):
         return problem_response("internal-error", 503, "the database does not answer")
     return json_response({"status": "ok", "database": "ok"})
 

@@ -18,7 +18,7 @@ def schemas_dir() -> Path:
     configured = os.environ.get("VOUCHER_SERVICE_SCHEMAS")
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parents[2] / "schemas"
+    return Path(__file__).resolve().parents[1] / "schemas"
 
 
 @cache

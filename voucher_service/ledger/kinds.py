@@ -1,0 +1,159 @@
+"""The kinds of transfer: the list of them, the accounts each moves money between, and one
+constructor per kind. The writers, the routes, the verifier's replay and the one-statement
+redemption all take their kinds from here (DESIGN "Ledger")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from voucher_service.ledger import accounts
+from voucher_service.ledger.transfers import Posting, RecordedTransfer, build_transfer
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of transfer: the references its entry names, and where its money goes."""
+
+    name: str
+    refs: tuple[str, ...]  # each a non-empty string in every entry of this kind
+    route: Callable[[Sequence[str]], tuple[str, str]]  # the refs' values → (source, destination)
+
+    def posting(self, refs: Sequence[str], amount: int) -> Posting:
+        return Posting(*self.route(refs), amount)
+
+
+ALLOCATE = Kind(
+    "allocate",
+    ("program_id", "funder"),
+    lambda r: (accounts.funder_appropriation(r[1]), accounts.program_available(r[0])),
+)
+ISSUE = Kind(
+    "issue",
+    ("program_id", "booklet_id"),
+    lambda r: (accounts.program_available(r[0]), accounts.program_outstanding(r[0])),
+)
+REDEEM = Kind(
+    "redeem",
+    ("program_id", "partner_id", "redemption_id"),
+    lambda r: (accounts.program_outstanding(r[0]), accounts.partner_payable(r[1])),
+)
+REVERSE = Kind(
+    "reverse",
+    ("program_id", "partner_id", "reverses", "redemption_id"),
+    lambda r: (accounts.partner_payable(r[1]), accounts.program_outstanding(r[0])),
+)
+CANCEL = Kind(
+    "cancel",
+    ("program_id",),
+    lambda r: (accounts.program_outstanding(r[0]), accounts.program_available(r[0])),
+)
+EXPIRE = Kind("expire", CANCEL.refs, CANCEL.route)
+SETTLE = Kind(
+    "settle",
+    ("partner_id",),
+    lambda r: (accounts.partner_payable(r[0]), accounts.partner_paid(r[0])),
+)
+
+ALL = (ALLOCATE, ISSUE, REDEEM, REVERSE, CANCEL, EXPIRE, SETTLE)
+BY_NAME = {kind.name: kind for kind in ALL}
+NAMES = tuple(BY_NAME)
+
+
+def allocate(at: datetime, program_id: str, funder: str, amount: int) -> RecordedTransfer:
+    """Budget for a programme, from its funder's appropriation (`funder` is the funder's name)."""
+    key = accounts.funder_key(funder)
+    return _build(ALLOCATE, at, amount, program_id=program_id, funder=key)
+
+
+def issue(
+    at: datetime,
+    program_id: str,
+    booklet_id: str,
+    voucher_ids: list[str],
+    amount: int,
+    transfer_id: str | None = None,
+) -> RecordedTransfer:
+    """A booklet's vouchers go into circulation."""
+    return _build(
+        ISSUE,
+        at,
+        amount,
+        transfer_id=transfer_id,
+        program_id=program_id,
+        booklet_id=booklet_id,
+        voucher_ids=voucher_ids,
+    )
+
+
+def redeem(
+    at: datetime,
+    program_id: str,
+    partner_id: str,
+    voucher_id: str,
+    redemption_id: str,
+    amount: int,
+) -> RecordedTransfer:
+    """A voucher leaves circulation; the partner is owed its value."""
+    return _build(
+        REDEEM,
+        at,
+        amount,
+        program_id=program_id,
+        partner_id=partner_id,
+        voucher_ids=[voucher_id],
+        redemption_id=redemption_id,
+    )
+
+
+def reverse(
+    at: datetime,
+    program_id: str,
+    partner_id: str,
+    voucher_id: str,
+    redemption_id: str,
+    reverses: str,
+    amount: int,
+) -> RecordedTransfer:
+    """A redemption undone: the voucher is back in circulation (`reverses`: its transfer)."""
+    return _build(
+        REVERSE,
+        at,
+        amount,
+        program_id=program_id,
+        partner_id=partner_id,
+        voucher_ids=[voucher_id],
+        redemption_id=redemption_id,
+        reverses=reverses,
+    )
+
+
+def cancel(
+    at: datetime, program_id: str, voucher_ids: list[str], amount: int, **refs: str
+) -> RecordedTransfer:
+    """Vouchers withdrawn from circulation (a lost booklet); their value back to the budget."""
+    return _build(CANCEL, at, amount, program_id=program_id, voucher_ids=voucher_ids, **refs)
+
+
+def expire(
+    at: datetime, program_id: str, voucher_ids: list[str], amount: int, **refs: str
+) -> RecordedTransfer:
+    """Vouchers past their expiry; their value back to the budget."""
+    return _build(EXPIRE, at, amount, program_id=program_id, voucher_ids=voucher_ids, **refs)
+
+
+def _build(
+    kind: Kind, at: datetime, amount: int, transfer_id: str | None = None, **refs: object
+) -> RecordedTransfer:
+    route = [str(refs[name]) for name in kind.refs]
+    program_id, partner_id = refs.pop("program_id", None), refs.pop("partner_id", None)
+    return build_transfer(
+        kind.name,
+        at,
+        [kind.posting(route, amount)],
+        program_id=None if program_id is None else str(program_id),
+        partner_id=None if partner_id is None else str(partner_id),
+        transfer_id=transfer_id,
+        **refs,
+    )

@@ -1,0 +1,34 @@
+"""A programme's money, read from its two accounts' balances (never a scan of its vouchers)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from voucher_service.ledger import accounts, kinds
+from voucher_service.ledger.balances import balance, current_totals
+
+
+def available_cents(session: Session, program_id: str) -> int:
+    """What the programme can still issue: its available account's balance."""
+    account = accounts.program_available(program_id)
+    return balance(current_totals(session, [account]), account)
+
+
+def program_figures(session: Session, program_id: str) -> dict[str, int]:
+    """The figures of CONTRACT §5, each a balance or what one kind moved through an account."""
+    available = accounts.program_available(program_id)
+    outstanding = accounts.program_outstanding(program_id)
+    totals = current_totals(session, [available, outstanding])
+
+    def moved(account: str, kind: kinds.Kind) -> int:
+        return totals.get((account, kind.name), 0)
+
+    return {
+        "budget_cents": moved(available, kinds.ALLOCATE),
+        "issued_cents": moved(outstanding, kinds.ISSUE),
+        "redeemed_cents": -moved(outstanding, kinds.REDEEM) - moved(outstanding, kinds.REVERSE),
+        "expired_cents": -moved(outstanding, kinds.EXPIRE),
+        "cancelled_cents": -moved(outstanding, kinds.CANCEL),
+        "outstanding_cents": balance(totals, outstanding),
+        "available_cents": balance(totals, available),
+    }
