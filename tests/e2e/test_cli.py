@@ -55,6 +55,17 @@ def demo_program_id(env: dict[str, str]) -> str:
     return program_id
 
 
+def demo_and_client(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, create_app: Any
+) -> tuple[dict[str, str], Any]:
+    """The demo's fresh keys, and a test client of the app the same environment makes."""
+    keys: dict[str, str] = json.loads(run(env, "demo", "--json").output)["keys"]
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("VOUCHER_SERVICE_SEQUENCER", "off")
+    return keys, create_app().test_client()
+
+
 def test_db_upgrade_is_idempotent(env: dict[str, str]) -> None:
     assert run(env, "db", "upgrade").exit_code == 0
     assert run(env, "db", "upgrade").exit_code == 0
@@ -96,11 +107,7 @@ def test_apikey_create_prints_a_key_once_that_the_api_accepts(
 def test_the_whole_life_of_a_voucher_then_an_offline_audit(
     env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, create_app: Any
 ) -> None:
-    keys = json.loads(run(env, "demo", "--json").output)["keys"]
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("VOUCHER_SERVICE_SEQUENCER", "off")
-    client = create_app().test_client()
+    keys, client = demo_and_client(env, monkeypatch, create_app)
     program = client.get("/v1/partners", headers={"Authorization": f"Bearer {keys['issuer']}"})
     assert program.status_code == 200
     program_id = demo_program_id(env)
@@ -202,11 +209,7 @@ def test_programmes_organisations_and_partners_are_created_from_json_files(
 def test_idempotency_purge_forgets_keys_past_their_retention(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch, create_app: Any, clock: Clock
 ) -> None:
-    keys = json.loads(run(env, "demo", "--json").output)["keys"]
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("VOUCHER_SERVICE_SEQUENCER", "off")
-    client = create_app().test_client()
+    keys, client = demo_and_client(env, monkeypatch, create_app)
     issued = client.post(
         "/v1/booklets",
         json={"program_id": demo_program_id(env), "beneficiary_ref": "dossier-1"},
