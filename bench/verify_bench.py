@@ -10,13 +10,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from resource import RUSAGE_CHILDREN, RUSAGE_SELF
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from voucher_service.ledger.bundle_format import write_bundle_file
+from voucher_service.ledger import kinds
+from voucher_service.ledger.bundle import write_signed_bundle
+from voucher_service.ledger.kinds import Kind
 from voucher_service.ledger.verify import verify_bundle
 
 ORIGIN = "bench.example.org/ledger"
@@ -47,7 +50,7 @@ class _Generator:
 
     def entries(self, count: int) -> Iterator[bytes]:
         for program in PROGRAMS[:count]:
-            yield self._line("allocate", program, "funder", count * BOOKLET * FACE, funder=FUNDER)
+            yield self._line(kinds.ALLOCATE, program, count * BOOKLET * FACE, funder=FUNDER)
         while self.index < count:
             yield self._next()
 
@@ -65,7 +68,7 @@ class _Generator:
         vouchers = [_uuid(0xB, n) for n in range(first, self.issued)]
         booklet = _uuid(0xC, first // BOOKLET)
         return self._line(
-            "issue", program, "issue", BOOKLET * FACE, booklet_id=booklet, voucher_ids=vouchers
+            kinds.ISSUE, program, BOOKLET * FACE, booklet_id=booklet, voucher_ids=vouchers
         )
 
     def _redeem(self) -> bytes:
@@ -81,9 +84,8 @@ class _Generator:
         else:
             self.live[self.rng.randrange(_LIVE_POOL)] = record
         return self._line(
-            "redeem",
+            kinds.REDEEM,
             self._program_of(voucher),
-            "redeem",
             FACE,
             partner_id=partner,
             voucher_ids=[_uuid(0xB, voucher)],
@@ -96,9 +98,8 @@ class _Generator:
         voucher, redeem_id, partner = self.live.pop()
         self.reversed.append(voucher)
         return self._line(
-            "reverse",
+            kinds.REVERSE,
             self._program_of(voucher),
-            "reverse",
             FACE,
             partner_id=partner,
             voucher_ids=[_uuid(0xB, voucher)],
@@ -109,14 +110,14 @@ class _Generator:
     def _program_of(self, voucher: int) -> str:
         return PROGRAMS[(voucher // BOOKLET) % len(PROGRAMS)]
 
-    def _line(self, kind: str, program: str, move: str, amount: int, **refs: Any) -> bytes:
-        source, destination = _accounts(move, program, refs.get("partner_id", ""))
+    def _line(self, kind: Kind, program: str, amount: int, **refs: Any) -> bytes:
+        refs["program_id"] = program
+        source, destination = kind.route([refs[name] for name in kind.refs])
         entry = {
             "id": _uuid(0xE, self.index),
-            "kind": kind,
+            "kind": kind.name,
             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(_START + self.index // 3)),
             "postings": [{"source": source, "destination": destination, "amount": amount}],
-            "program_id": program,
             **refs,
         }
         self.index += 1
@@ -124,17 +125,19 @@ class _Generator:
         return json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _accounts(move: str, program: str, partner: str) -> tuple[str, str]:
-    return {
-        "funder": (f"funder:{FUNDER}:appropriation", f"program:{program}:available"),
-        "issue": (f"program:{program}:available", f"program:{program}:outstanding"),
-        "redeem": (f"program:{program}:outstanding", f"partner:{partner}:payable"),
-        "reverse": (f"partner:{partner}:payable", f"program:{program}:outstanding"),
-    }[move]
-
-
 def synthetic_entries(count: int, seed: int = 2026) -> Iterator[bytes]:
     return _Generator(seed).entries(count)
+
+
+@dataclass(frozen=True)
+class SyntheticLog:
+    """The same synthetic log each time it is iterated: a bundle's writer reads it twice."""
+
+    count: int
+    seed: int = 2026
+
+    def __iter__(self) -> Iterator[bytes]:
+        return synthetic_entries(self.count, self.seed)
 
 
 def _peak_rss_mib() -> float:
@@ -151,7 +154,7 @@ def run(entries: int = 1_000_000) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bundle.zip"
         started = time.perf_counter()
-        info = write_bundle_file(path, synthetic_entries(entries), ORIGIN, key, JWKS)
+        info = write_signed_bundle(path, SyntheticLog(entries), ORIGIN, key, JWKS)
         built = time.perf_counter() - started
         rss_before = _peak_rss_mib()
         cpu_main, cpu_worker = _cpu_seconds(RUSAGE_SELF), _cpu_seconds(RUSAGE_CHILDREN)
