@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import func, insert, select, union_all
+from sqlalchemy import func, insert, literal, or_, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -83,7 +83,9 @@ def current_totals(session: Session, accounts: Iterable[str]) -> Totals:
 
     The sequencer's totals cover the integrated entries, the queue the rest: read in one
     statement, so that a batch being integrated meanwhile is counted once. The cost does
-    not grow with the ledger, only with the queue (a second's worth of entries).
+    not grow with the ledger, only with the queue (a second's worth of entries). Each
+    queued posting is read once, whichever of its sides is wanted (an issue moves money
+    between the two accounts of a programme's figures).
     """
     wanted = sorted(set(accounts))
     queued = (
@@ -92,21 +94,18 @@ def current_totals(session: Session, accounts: Iterable[str]) -> Totals:
         .select_from(LogQueue)
         .join(LedgerPosting, LedgerPosting.transfer_id == LogQueue.transfer_id)
         .join(LedgerTransfer, LedgerTransfer.id == LogQueue.transfer_id)
-        .subquery()
+        .where(or_(LedgerPosting.source.in_(wanted), LedgerPosting.destination.in_(wanted)))
     )
-    moved = union_all(
-        select(AccountTotal.account, AccountTotal.kind, AccountTotal.amount).where(
-            AccountTotal.account.in_(wanted)
-        ),
-        select(queued.c.destination, queued.c.kind, queued.c.amount).where(
-            queued.c.destination.in_(wanted)
-        ),
-        select(queued.c.source, queued.c.kind, -queued.c.amount).where(queued.c.source.in_(wanted)),
-    ).subquery()
-    rows = session.execute(
-        select(moved.c[0], moved.c[1], func.sum(moved.c[2])).group_by(moved.c[0], moved.c[1])
-    )
-    return {(account, kind): int(amount) for account, kind, amount in rows}
+    summed = select(AccountTotal.kind, literal(""), AccountTotal.account, AccountTotal.amount)
+    totals: Totals = {}
+    for kind, source, destination, amount in session.execute(
+        union_all(summed.where(AccountTotal.account.in_(wanted)), queued)
+    ):
+        if destination in wanted:
+            totals[destination, kind] = totals.get((destination, kind), 0) + int(amount)
+        if source in wanted:
+            totals[source, kind] = totals.get((source, kind), 0) - int(amount)
+    return totals
 
 
 def balance(totals: Totals, account: str) -> int:
