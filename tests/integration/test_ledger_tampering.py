@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from sqlalchemy import text
 from tests.conftest import World
 from voucher_service.cli import main
 from voucher_service.keys import Keys
+from voucher_service.ledger.audit import audit_bundle
+from voucher_service.ledger.bundle import ledger_verifier_key as forged_key
 from voucher_service.ledger.sequencer import integrate_all
 
 
@@ -99,14 +102,21 @@ def test_a_checkpoint_forged_with_another_key_is_caught(
 ) -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    # The operator runs the service with a ledger key of its own, signs and serves with it.
     services = app.extensions["voucher_service"]
-    context = services.context
-    forged_keys = Keys(context.keys.voucher, Ed25519PrivateKey.generate(), context.keys.secret)
-    object.__setattr__(context, "keys", forged_keys)
+    real = services.context
+    forged = replace(
+        real, keys=Keys(real.keys.voucher, Ed25519PrivateKey.generate(), real.keys.secret)
+    )
     world.issue("b")
-    integrate(app)
-    result = verify(bundle(world, tmp_path / "b.zip"), busy)
+    integrate_all(services.database, forged)
+    path = tmp_path / "b.zip"
+    with audit_bundle(services.database, forged) as archive:
+        path.write_bytes(archive.read())
+    assert verify(path, forged_key(forged)).exit_code == 0  # a bundle sound in itself
+    result = verify(path, busy)
     assert result.exit_code != 0
+    assert "key" in result.output
 
 
 def test_a_checkpoint_inconsistent_with_an_earlier_one_is_caught(
