@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Update, and_, bindparam, select, update
+from sqlalchemy import ColumnElement, String, Update, and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from voucher_service.clock import rfc3339
@@ -99,7 +99,7 @@ def conditions(by_token: bool) -> list[Condition]:
         found.append(
             Condition(
                 and_(
-                    Voucher.program_id == bindparam("token_program"),
+                    Voucher.program_id == bindparam("token_program", type_=String()),
                     Voucher.value_cents == bindparam("token_value"),
                     Voucher.expires_at == bindparam("token_expiry"),
                 ),

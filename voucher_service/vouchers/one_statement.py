@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import chain
 from typing import Any, cast
 
 import psycopg
@@ -30,7 +31,8 @@ from voucher_service.vouchers.models import Voucher
 Shape = tuple[tuple[Table, tuple[str, ...]], ...]
 
 _DIALECT = postgresql_psycopg.dialect()  # type: ignore[no-untyped-call]
-_compiled: dict[Shape, tuple[str, dict[str, Any]]] = {}
+_compiled: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
+_kinds: dict[Shape, tuple[dict[str, str], list[str], list[str]]] = {}
 _lock = threading.Lock()
 
 
@@ -58,10 +60,7 @@ def redeem(
             },
         ),
     ]
-    sql, constants = statement(tuple((table, tuple(row)) for table, row in rows))
-    parameters = {**constants, **rule}
-    for number, (_, row) in enumerate(rows):
-        parameters.update({f"w{number}_{column}": value for column, value in row.items()})
+    sql, parameters = statement(rule, rows)
     pooled = database.engine.raw_connection()
     try:
         connection: psycopg.Connection[tuple[object, ...]] = pooled.driver_connection  # type: ignore[assignment]
@@ -77,27 +76,65 @@ def redeem(
     return written is not None and written[0] == 1
 
 
-def statement(shape: Shape) -> tuple[str, dict[str, Any]]:
-    """The SQL for rows of this shape, compiled on first use and kept, with the values of
-    the constants the expressions hold (the statuses)."""
-    found = _compiled.get(shape)
+def statement(rule: dict[str, Any], rows: Rows) -> tuple[str, dict[str, Any]]:
+    """The SQL for these rows and their parameters.
+
+    A row value equal to a value already sent (the transfer's id in four rows, the time in
+    four, the programme and the partner in three) is sent once: the SQL names the earlier
+    parameter. The SQL for each shape of rows and pattern of equal values is compiled on
+    first use and kept."""
+    shape = tuple([(table, tuple(row)) for table, row in rows])
+    rule_kinds, row_kinds, names = _slots(shape)
+    parameters = dict(rule)
+    seen = {(rule_kinds[name], value): name for name, value in rule.items()}
+    aliases = []
+    values = chain.from_iterable([row.values() for _, row in rows])
+    for kind, name, value in zip(row_kinds, names, values, strict=True):
+        alias = seen.setdefault((kind, value), name)
+        if alias is name:
+            parameters[name] = value
+        aliases.append(alias)
+    found = _compiled.get((shape, *aliases))
     if found is None:
         with _lock:
-            found = _compiled[shape] = _compile(shape)
+            found = _compiled[(shape, *aliases)] = _compile(shape, aliases)
+    sql, constants = found
+    return sql, {**constants, **parameters}
+
+
+def _slots(shape: Shape) -> tuple[dict[str, str], list[str], list[str]]:
+    """The SQL type of each parameter (the rule's by name, then each row column's) and the
+    row columns' parameter names. Values are shared only between parameters of one type,
+    so that each is sent with one type."""
+    found = _kinds.get(shape)
+    if found is None:
+        binds = claim(by_token=True).compile(dialect=_DIALECT).binds
+        rule = {name: type(bind.type).__name__ for name, bind in binds.items()}
+        rows = [type(table.c[column].type).__name__ for table, row in shape for column in row]
+        found = _kinds[shape] = (rule, rows, [f"v{number}" for number in range(len(rows))])
     return found
 
 
-def _compile(shape: Shape) -> tuple[str, dict[str, Any]]:
+def _compile(shape: Shape, aliases: list[str]) -> tuple[str, dict[str, Any]]:
     claimed = claim(by_token=True).returning(Voucher.id).cte("voucher")
-    writes = [_insert_from(claimed, number, *table) for number, table in enumerate(shape)]
+    names = iter(aliases)
+    writes = [
+        _insert_from(claimed, number, table, columns, [next(names) for _ in columns])
+        for number, (table, columns) in enumerate(shape)
+    ]
     sql = select(func.count()).select_from(claimed).add_cte(*writes)
     compiled = sql.compile(dialect=_DIALECT)
     constants = {name: value for name, value in compiled.params.items() if value is not None}
     return str(compiled), constants
 
 
-def _insert_from(claimed: CTE, number: int, table: Table, columns: Sequence[str]) -> CTE:
+def _insert_from(
+    claimed: CTE, number: int, table: Table, columns: Sequence[str], names: list[str]
+) -> CTE:
     values = select(
-        *(bindparam(f"w{number}_{column}", type_=table.c[column].type) for column in columns)
+        *(
+            bindparam(name, type_=table.c[column].type)
+            for name, column in zip(names, columns, strict=True)
+        )
     ).select_from(claimed)
     return insert(table).from_select(list(columns), values).cte(f"w{number}")
