@@ -90,19 +90,44 @@ def test_a_mistyped_code_is_an_invalid_request_not_a_lookup(
     assert response.json["type"].endswith("/problems/invalid-request")
 
 
-def test_an_unknown_code_is_not_found_then_rate_limited_but_a_correct_code_still_passes(
+def test_unknown_codes_are_not_found_then_every_code_is_refused_until_the_window_ends(
     world: World, voucher: dict[str, Any]
 ) -> None:
     statuses = []
     for n in range(25):
         body = f"{n:012d}".replace("1", "2")
         statuses.append(world.redeem(code=body + check_character(body)).status_code)
-    assert statuses[0] == 404
-    assert statuses[-1] == 429
+    assert statuses[:20] == [404] * 20
+    assert statuses[20:] == [429] * 5
     limited = world.redeem(code="000000000000" + check_character("000000000000"))
     assert limited.json["type"].endswith("/problems/rate-limited")
-    assert "Retry-After" in limited.headers
-    assert world.redeem(code=voucher["code"]).status_code == 201
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    # The limit is no oracle: a correct code hidden among the guesses is refused too.
+    for path in ("/v1/redemptions", "/v1/vouchers/verify"):
+        hidden = world.client.post(
+            path, json={"code": voucher["code"]}, headers=world.headers("partner", "hidden")
+        )
+        assert hidden.status_code == 429, path
+    assert world.redeem(token=voucher["token"]).status_code == 201  # a token is never limited
+    other = world.client.post(
+        "/v1/vouchers/verify",
+        json={"code": voucher["code"]},
+        headers=world.headers("other_partner"),
+    )
+    assert other.status_code == 403  # another partner's allowance is its own
+
+
+def test_verify_tells_a_partner_of_another_programme_nothing(
+    world: World, voucher: dict[str, Any]
+) -> None:
+    for body in ({"token": voucher["token"]}, {"code": voucher["code"]}):
+        response = world.client.post(
+            "/v1/vouchers/verify", json=body, headers=world.headers("other_partner")
+        )
+        assert response.status_code == 403
+        assert response.json["type"].endswith("/problems/partner-not-eligible")
+        assert "value_cents" not in response.json
+        assert "expires_at" not in response.json
 
 
 def test_an_expired_voucher_is_refused(world: World, voucher: dict[str, Any], clock: Clock) -> None:

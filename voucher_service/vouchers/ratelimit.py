@@ -12,6 +12,16 @@ class FailureLimiter(Protocol):
         """Count one failure; True while the partner stays within its allowance."""
         ...
 
+    def over_limit(self, partner_id: str) -> bool:
+        """Whether the partner has spent its allowance in this window: then every lookup by
+        code is refused until the window ends, so that the limit answers nothing."""
+        ...
+
+
+def seconds_left(window_seconds: int) -> int:
+    """Until the current window ends (what Retry-After says)."""
+    return max(1, window_seconds - int(time.time()) % window_seconds)
+
 
 class MemoryFailureLimiter:
     """One process's count: right for the embedded development server and tests."""
@@ -30,6 +40,10 @@ class MemoryFailureLimiter:
             self._counts[(partner_id, window)] = count
         return count <= self.limit
 
+    def over_limit(self, partner_id: str) -> bool:
+        window = int(time.time() // self.window)
+        return self._counts.get((partner_id, window), 0) > self.limit
+
 
 class RedisFailureLimiter:
     """Shared by every worker and host: INCR a per-window key that expires with its window."""
@@ -45,6 +59,11 @@ class RedisFailureLimiter:
         pipeline.expire(key, self.window * 2)
         count, _ = pipeline.execute()
         return int(count) <= self.limit
+
+    def over_limit(self, partner_id: str) -> bool:
+        window = int(time.time() // self.window)
+        count = self.client.get(f"voucher-service:code-failures:{partner_id}:{window}")
+        return count is not None and int(count) > self.limit
 
 
 def make_limiter(redis_url: str | None, limit: int, window_seconds: int) -> FailureLimiter:

@@ -18,6 +18,7 @@ from voucher_service.errors import (
     InvalidRequest,
     InvalidVoucherToken,
     NotFound,
+    PartnerNotEligible,
     RateLimited,
     ReversalNotAllowed,
     ServiceError,
@@ -39,6 +40,7 @@ from voucher_service.vouchers.claimable import (
     parameters,
 )
 from voucher_service.vouchers.models import EXPIRED, ISSUED, REDEEMED, Redemption, Voucher
+from voucher_service.vouchers.ratelimit import seconds_left
 from voucher_service.vouchers.tokens import sign
 
 CURRENCY = "EUR"
@@ -55,9 +57,12 @@ def verify(
     """What a redemption would meet, without changing anything."""
     assert partner.partner_id is not None
     ref = identify(ctx, token, code)
+    ensure_codes_allowed(ctx, ref, partner.partner_id)
     with database.read() as session:
         voucher, reason = _examine(session, ctx, ref, partner.partner_id, now)
     expired = ref.expired_token(now)
+    if isinstance(reason, PartnerNotEligible):
+        raise reason  # another programme's voucher: nothing to tell about it
     if expired is None and isinstance(reason, InvalidVoucherToken):
         raise reason  # not a voucher of ours as it stands: nothing to tell about it
     reason = expired or reason
@@ -164,6 +169,7 @@ def _redeem(
     expired = ref.expired_token(now)
     if expired is not None:
         raise expired
+    ensure_codes_allowed(ctx, ref, partner.partner_id)
     program_id = program_id_of(session, ctx, ref)
     claimed = session.execute(
         claim(ref.by_token).returning(
@@ -206,11 +212,26 @@ def _examine(
     found = examine(session, ref, program_id, partner_id, now)
     if found is None:
         if not ref.by_token and not ctx.limiter.record_failure(partner_id):
-            raise RateLimited("too many unknown codes: wait a minute before trying again")
+            raise _too_many_codes(ctx)
         raise VoucherNotFound(
             "unknown voucher" if ref.by_token else "no voucher of ours has this code"
         )
     return found
+
+
+def ensure_codes_allowed(ctx: ServiceContext, ref: VoucherRef, partner_id: str) -> None:
+    """A partner over its allowance of unknown codes has every code refused, the right ones
+    too, until the window ends: the limit must not tell a good guess from a bad one."""
+    if not ref.by_token and ctx.limiter.over_limit(partner_id):
+        raise _too_many_codes(ctx)
+
+
+def _too_many_codes(ctx: ServiceContext) -> RateLimited:
+    window = ctx.settings.code_failure_window_seconds
+    return RateLimited(
+        "too many unknown codes: every code is refused until the minute is over",
+        retry_after=seconds_left(window),
+    )
 
 
 @dataclass(frozen=True)

@@ -115,10 +115,12 @@ def problem_response(
         "status": status,
         "detail": detail,
     }
-    body.update(extra or {})
+    extra = dict(extra or {})
+    retry_after = extra.pop("retry_after", 60 if slug == "rate-limited" else None)
+    body.update(extra)
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM_TYPE)
-    if slug == "rate-limited":
-        response.headers["Retry-After"] = "60"
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
     if slug == "unauthorized":
         response.headers["WWW-Authenticate"] = 'Bearer realm="voucher-service"'
     return response
