@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from sqlalchemy import func, select, text
 
 from tests.conftest import PROGRAM, World, make_world
@@ -71,6 +72,24 @@ def test_the_per_beneficiary_cap_is_enforced(world: World) -> None:
     assert refused.status_code == 409
     assert refused.json["type"].endswith("/problems/beneficiary-limit-reached")
     assert world.issue("case-8", size=1).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "Dossier-2026-0042 ",  # capital, trailing space
+        "dossier\u200b-2026-0042",  # a zero-width space
+        "dossier\u20102026\u20110042",  # Unicode hyphens
+        "ＤＯＳＳＩＥＲ-２０２６-００４２",  # full-width forms
+        " dossier-2026-0042\u00ad",  # a soft hyphen
+    ],
+)
+def test_the_cap_counts_every_spelling_of_a_reference_as_one(world: World, spelling: str) -> None:
+    assert world.issue("dossier-2026-0042").status_code == 201
+    assert world.issue("dossier-2026-0042").status_code == 201
+    refused = world.issue(spelling, size=1)
+    assert refused.status_code == 409
+    assert refused.json["type"].endswith("/problems/beneficiary-limit-reached")
 
 
 def test_issuing_outside_the_programmes_dates_is_refused(app, client) -> None:  # type: ignore[no-untyped-def]

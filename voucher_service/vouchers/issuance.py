@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import unicodedata
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,8 +36,23 @@ from voucher_service.vouchers.tokens import new_jti, sign_voucher, voucher_id_fo
 
 def beneficiary_hash(secret: bytes, organisation_id: str, beneficiary_ref: str) -> str:
     """A keyed hash of the issuer's case reference, scoped to its organisation's references."""
-    message = b"beneficiary\x00" + organisation_id.encode() + b"\x00" + beneficiary_ref.encode()
+    reference = normalise_reference(beneficiary_ref)
+    message = b"beneficiary\x00" + organisation_id.encode() + b"\x00" + reference.encode()
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def normalise_reference(reference: str) -> str:
+    """One spelling per case reference, so that the cap cannot be dodged by writing it
+    otherwise: compatibility forms folded (NFKC), invisible characters dropped, every dash
+    a hyphen-minus, white space trimmed and collapsed, case folded."""
+    folded = unicodedata.normalize("NFKC", reference)
+    kept = []
+    for char in folded:
+        category = unicodedata.category(char)
+        if category == "Cf":
+            continue  # zero-width spaces and joiners, soft hyphens, direction marks
+        kept.append("-" if category == "Pd" else " " if char.isspace() else char)
+    return " ".join("".join(kept).split()).casefold()
 
 
 def issue_booklet(
