@@ -14,6 +14,7 @@ from voucher_service.errors import ServiceError
 from voucher_service.ledger.sequencer import BackgroundSequencer
 from voucher_service.services import Services
 from voucher_service.web import admin, ledger, public, vouchers
+from voucher_service.web.helpers import MAX_BODY_BYTES, secure_headers
 from voucher_service.web.problems import problem_response, service_error_response
 
 log = logging.getLogger(__name__)
@@ -31,10 +32,14 @@ def create_app(
     app = Flask(__name__)
     app.config["PUBLIC_BASE_URL"] = settings.public_base_url
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    # Werkzeug refuses a larger body with 413 from its Content-Length (or once a chunked one
+    # passes the limit), before the body is read into memory.
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     services = Services(database, context)
     app.extensions["voucher_service"] = services
     _register_blueprints(app)
     _register_error_handlers(app)
+    app.after_request(secure_headers)
     if settings.run_sequencer if start_sequencer is None else start_sequencer:
         services.sequencer = BackgroundSequencer(database, context)
         services.sequencer.start()
@@ -60,6 +65,7 @@ def _register_error_handlers(app: Flask) -> None:
             403: "forbidden",
             404: "not-found",
             405: "method-not-allowed",
+            413: "request-too-large",
         }.get(status, "invalid-request" if status < 500 else "internal-error")
         extra = (
             {"errors": [{"path": "", "message": error.description or ""}]} if status == 400 else {}

@@ -17,7 +17,7 @@ MAX_INDEX = 2**62
 
 
 def _text(body: str) -> Response:
-    return Response(body, mimetype="text/plain; charset=utf-8")
+    return Response(body, mimetype="text/plain")
 
 
 @blueprint.get("/v1/ledger/checkpoint")
@@ -83,7 +83,7 @@ def get_balances() -> Response:
 def get_export() -> Response:
     svc = services()
     lines = stream_with_context(audit.export_csv(svc.database, svc.context))
-    response = Response(lines, mimetype="text/csv; charset=utf-8")
+    response = Response(lines, mimetype="text/csv")
     response.headers["Content-Disposition"] = "attachment; filename=ledger.csv"
     return response
 

@@ -92,6 +92,10 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
         "Cette adresse n'accepte pas cette méthode HTTP.",
         "This address does not accept this HTTP method.",
     ),
+    "request-too-large": (
+        "Le corps de la requête dépasse 64 Kio ; il a été refusé sans être lu.",
+        "The request body exceeds 64 KiB; it was refused without being read.",
+    ),
     "internal-error": (
         "Une erreur inattendue s'est produite ; rien n'a été modifié.",
         "An unexpected error occurred; nothing was changed.",
@@ -99,7 +103,13 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
 }
 
 TITLES: dict[str, str] = {error.slug: error.title for error in ALL_ERRORS}
-TITLES.update({"method-not-allowed": "Method not allowed", "internal-error": "Internal error"})
+TITLES.update(
+    {
+        "method-not-allowed": "Method not allowed",
+        "request-too-large": "Request too large",
+        "internal-error": "Internal error",
+    }
+)
 
 
 def problem_type(slug: str) -> str:

@@ -44,4 +44,4 @@ def get_openapi() -> Response:
 def get_problem_page(slug: str) -> Response:
     if slug not in EXPLANATIONS:
         raise NotFound(f"no problem type {slug}")
-    return Response(problem_page(slug), mimetype="text/html; charset=utf-8")
+    return Response(problem_page(slug), mimetype="text/html")

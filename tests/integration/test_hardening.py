@@ -1,0 +1,98 @@
+"""Hardening through HTTP: bodies refused before they are read, and the headers of every
+answer (issue 7)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from werkzeug.test import EnvironBuilder
+
+from tests.conftest import World
+
+
+class EndlessBody(io.RawIOBase):
+    """A body that never ends, counting what the server reads of it."""
+
+    def __init__(self) -> None:
+        self.read_bytes = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        buffer[:] = b"x" * len(buffer)
+        self.read_bytes += len(buffer)
+        return len(buffer)
+
+
+def test_a_body_over_64_kib_is_refused_with_413_before_it_is_read(world: World) -> None:
+    stream = EndlessBody()
+    environ = EnvironBuilder(
+        path="/v1/redemptions",
+        method="POST",
+        content_type="application/json",
+        headers=world.headers("partner", "big"),
+    ).get_environ()
+    environ["wsgi.input"] = stream  # what a server hands over: the socket, 300 MB announced
+    environ["CONTENT_LENGTH"] = str(300 * 1024 * 1024)
+    statuses: list[str] = []
+    app = world.client.application
+    body = b"".join(app(environ, lambda status, _headers: statuses.append(status)))
+    assert statuses == ["413 REQUEST ENTITY TOO LARGE"]
+    assert json.loads(body)["type"].endswith("/problems/request-too-large")
+    assert stream.read_bytes == 0  # not a byte of it was read
+    page = world.client.get("/problems/request-too-large")
+    assert page.status_code == 200
+
+
+def test_a_body_just_under_the_limit_is_read_and_judged(world: World) -> None:
+    body = {"token": "x" * (60 * 1024)}
+    response = world.client.post(
+        "/v1/redemptions", json=body, headers=world.headers("partner", "under")
+    )
+    assert response.status_code == 400  # read, then judged by its schema
+    assert response.json["type"].endswith("/problems/invalid-request")
+
+
+@pytest.mark.parametrize(
+    ("path", "role", "media"),
+    [
+        ("/healthz", None, "application/json"),
+        ("/v1/programs/{program}", "admin", "application/json"),
+        ("/v1/programs/00000000-0000-0000-0000-000000000000", "admin", "application/problem+json"),
+        ("/problems/voucher-expired", None, "text/html; charset=utf-8"),
+        ("/v1/ledger/checkpoint", None, "text/plain; charset=utf-8"),
+        ("/v1/ledger/export.csv", "auditor", "text/csv; charset=utf-8"),
+    ],
+)
+def test_every_answer_has_one_charset_and_no_sniffing(
+    world: World, path: str, role: str | None, media: str
+) -> None:
+    headers = world.headers(role) if role else {}
+    response = world.client.get(path.format(program=world.program_id), headers=headers)
+    assert response.headers["Content-Type"] == media
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    if media.startswith("text/html"):
+        policy = response.headers["Content-Security-Policy"]
+        assert "default-src 'none'" in policy
+        assert "frame-ancestors 'none'" in policy
+
+
+def test_answers_that_carry_vouchers_are_not_stored(world: World) -> None:
+    issued = world.issue()
+    assert issued.headers["Cache-Control"] == "no-store"
+    replay = world.client.post(
+        "/v1/booklets",
+        json={"program_id": world.program_id, "beneficiary_ref": "case-1"},
+        headers=world.headers("issuer", "same-key"),
+    )
+    again = world.client.post(
+        "/v1/booklets",
+        json={"program_id": world.program_id, "beneficiary_ref": "case-1"},
+        headers=world.headers("issuer", "same-key"),
+    )
+    assert replay.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["Cache-Control"] == "no-store"
