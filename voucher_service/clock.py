@@ -39,7 +39,7 @@ def parse_time(text: str, path: str) -> datetime:
     """An RFC 3339 time from a request (a body field or a query parameter at `path`), or 400."""
     try:
         return parse_rfc3339(text)
-    except ValueError:
+    except (ValueError, OverflowError):  # a year 9999 time with an offset overflows in UTC
         raise InvalidRequest(
             f"{path.lstrip('/')} is not an RFC 3339 time",
             [{"path": path, "message": "RFC 3339 time"}],

@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from referencing import Registry, Resource
 
 from voucher_service.errors import InvalidRequest
@@ -38,10 +38,38 @@ def _registry() -> Registry[Any]:
     return Registry().with_resources(resources)
 
 
+def _whole_number(_checker: Any, instance: Any) -> bool:
+    """JSON Schema's integer admits 2.0; ours does not, so that a count is a count."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+# The request validator: integers are whole numbers written as such.
+StrictValidator = validators.extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _whole_number),
+)
+
+
 @cache
-def validator(name: str) -> Draft202012Validator:
+def validator(name: str) -> Any:
     schema = all_schemas()[name]
-    return Draft202012Validator(schema, registry=_registry())
+    return StrictValidator(schema, registry=_registry())
+
+
+# What a violation of a combining keyword means to a caller: jsonschema's own message for
+# these recites the schema (`None is valid under each of {...}`).
+PLAIN_MESSAGES = {
+    "oneOf": "give exactly one of the alternatives this field allows (e.g. a token or a code)",
+    "anyOf": "matches none of the forms this field allows",
+    "allOf": "does not meet every condition on this field",
+    "not": "is a form this field refuses",
+}
+
+
+def plain_message(error: Any) -> str:
+    """The violation in words, never the schema's internals."""
+    message: str = PLAIN_MESSAGES.get(error.validator, error.message)
+    return message
 
 
 def validate(name: str, instance: Any) -> None:
@@ -53,7 +81,7 @@ def validate(name: str, instance: Any) -> None:
             [
                 {
                     "path": "".join(f"/{part}" for part in error.absolute_path),
-                    "message": error.message,
+                    "message": plain_message(error),
                 }
                 for error in errors[:20]
             ],

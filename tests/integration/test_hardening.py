@@ -96,3 +96,53 @@ def test_answers_that_carry_vouchers_are_not_stored(world: World) -> None:
     assert replay.status_code == again.status_code == 201
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/v1/redemptions", "from=9999-12-31T23:59:59-01:00"),
+        ("/v1/redemptions", "to=0001-01-01T00:00:00%2B01:00"),
+        ("/v1/ledger/entries", "from=9999-12-31T23:59:59-01:00"),
+        ("/v1/redemptions", "cursor=" + "MjAyNi0wMS0wMVQwMDowMDowMCswMDowMHwA"),  # "…|\x00"
+        ("/v1/redemptions", "cursor=OTk5OS0xMi0zMVQyMzo1OTo1OS0wMTowMHx4"),  # overflowing time
+    ],
+)
+def test_extreme_times_and_forged_cursors_are_invalid_requests(
+    world: World, path: str, query: str
+) -> None:
+    response = world.client.get(f"{path}?{query}", headers=world.headers("auditor"))
+    assert response.status_code == 400, response.json
+    assert response.json["type"].endswith("/problems/invalid-request")
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/booklets", '{"program_id": "PROGRAM", "beneficiary_ref": "a", "size": 2.0}'),
+        ("/v1/booklets", '{"program_id": "PROGRAM", "beneficiary_ref": "a", "size": NaN}'),
+        ("/v1/partners", '{"latitude": NaN}'),
+        ("/v1/partners", '{"latitude": Infinity}'),
+        ("/v1/partners", '{"latitude": -Infinity}'),
+    ],
+)
+def test_floats_for_whole_numbers_and_non_numbers_are_invalid_requests(
+    world: World, path: str, body: str
+) -> None:
+    role = "issuer" if path == "/v1/booklets" else "admin"
+    response = world.client.post(
+        path,
+        data=body.replace("PROGRAM", world.program_id),
+        content_type="application/json",
+        headers=world.headers(role, "floats"),
+    )
+    assert response.status_code == 400, response.json
+    assert response.json["type"].endswith("/problems/invalid-request")
+
+
+def test_schema_messages_do_not_recite_the_schema(world: World) -> None:
+    response = world.client.post("/v1/vouchers/verify", json={}, headers=world.headers("partner"))
+    assert response.status_code == 400
+    messages = " ".join(error["message"] for error in response.json["errors"])
+    assert "valid under" not in messages
+    assert "{" not in messages

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from voucher_service.clock import rfc3339
@@ -56,7 +57,10 @@ def add_partner(session: Session, data: PartnerInput, now: datetime) -> Partner:
     fields = {k: v for k, v in data.__dict__.items() if k != "programs"}
     partner = Partner(**fields, created_at=now)
     session.add(partner)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # another request qualified the same SIRET a moment ago
+        raise Conflict(f"a partner with SIRET {data.siret} exists already") from None
     if data.programs:
         session.execute(
             insert(partner_programs),

@@ -420,8 +420,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         moment, row_id = raw.split("|", 1)
+        if "\x00" in row_id or len(row_id) > 36:
+            raise ValueError("not one of our ids")
         return parse_rfc3339(moment), row_id
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, OverflowError):
         raise InvalidRequest(
             "the cursor is not one we gave", [{"path": "cursor", "message": "unknown cursor"}]
         ) from None

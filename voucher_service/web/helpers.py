@@ -27,7 +27,7 @@ def json_body(schema: str) -> dict[str, Any]:
     """The request's JSON object, checked against its schema."""
     raw = request.get_data(cache=True)  # 413 past MAX_CONTENT_LENGTH, before reading
     try:
-        body = json.loads(raw or b"null")
+        body = json.loads(raw or b"null", parse_constant=_refuse_constant)
     except (ValueError, RecursionError):
         raise InvalidRequest(
             "the body is not JSON", [{"path": "", "message": "not JSON"}]
@@ -36,6 +36,11 @@ def json_body(schema: str) -> dict[str, Any]:
     validate(schema, body)
     assert isinstance(body, dict)
     return body
+
+
+def _refuse_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON (RFC 8259): refused, never echoed back."""
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def idempotency(principal_id: str, body: dict[str, Any]) -> Idempotency:
