@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
+import zlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -54,6 +57,8 @@ class Settings:
         secret = env.get("VOUCHER_SERVICE_SECRET")
         if environment == "production":
             _require(env, "VOUCHER_SERVICE_SECRET", "VOUCHER_SERVICE_KEYS_DIR", "DATABASE_URL")
+        if secret:
+            check_secret_strength(secret)
         return cls(
             database_url=env.get("DATABASE_URL", DEFAULT_DATABASE_URL),
             environment=environment,
@@ -66,6 +71,28 @@ class Settings:
             merge_delay_seconds=_number(env, "VOUCHER_SERVICE_MERGE_DELAY_SECONDS", 5.0),
             run_sequencer=env.get("VOUCHER_SERVICE_SEQUENCER", "on") != "off",
             redis_url=env.get("REDIS_URL"),
+        )
+
+
+SECRET_BYTES = 32
+ZLIB_OVERHEAD = 11  # header, checksum and block framing of a short zlib stream
+MAKE_A_SECRET = "python3 -c 'import secrets; print(secrets.token_hex(32))'"  # noqa: S105
+
+
+def check_secret_strength(secret: str) -> None:
+    """At least 32 random bytes: 64 hex digits, 43 base64 characters or more, never a word.
+
+    What a string holds is estimated twice from its own characters: their Shannon entropy
+    times its length, and the size zlib squeezes it to. A repetitive secret fails one or
+    the other (a random one of 32 bytes shows at least 186 and 304 bits).
+    """
+    counts = Counter(secret)
+    shannon = -sum(n * math.log2(n / len(secret)) for n in counts.values())
+    squeezed = (len(zlib.compress(secret.encode(), 9)) - ZLIB_OVERHEAD) * 8
+    if len(secret) < 43 or shannon < 160 or squeezed < 200:
+        raise ConfigurationError(
+            f"VOUCHER_SERVICE_SECRET is too weak: it needs at least {SECRET_BYTES} random "
+            f"bytes (64 hex digits); make one with: {MAKE_A_SECRET}"
         )
 
 

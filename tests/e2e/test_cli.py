@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,11 @@ def test_demo_seeds_once_and_mints_fresh_keys_each_run(env: dict[str, str]) -> N
 
 
 def test_demo_is_refused_in_production(env: dict[str, str]) -> None:
-    production = {**env, "VOUCHER_SERVICE_ENV": "production", "VOUCHER_SERVICE_SECRET": "x" * 32}
+    production = {
+        **env,
+        "VOUCHER_SERVICE_ENV": "production",
+        "VOUCHER_SERVICE_SECRET": secrets.token_hex(32),
+    }
     result = CliRunner().invoke(main, ["demo"], env=production)
     assert result.exit_code != 0
     assert "refused in production" in result.output

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,7 +33,7 @@ def test_production_without_keys_refuses_to_start(tmp_path: Path) -> None:
             "VOUCHER_SERVICE_ENV": "production",
             "DATABASE_URL": "postgresql://x/y",
             "VOUCHER_SERVICE_KEYS_DIR": str(tmp_path / "none"),
-            "VOUCHER_SERVICE_SECRET": "s" * 32,
+            "VOUCHER_SERVICE_SECRET": secrets.token_hex(32),
         }
     )
     with pytest.raises(ConfigurationError, match="VOUCHER_SERVICE_KEYS_DIR"):
@@ -49,3 +51,26 @@ def test_development_makes_its_keys_once(tmp_path: Path) -> None:
 def test_a_bad_reversal_window_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="REVERSAL_WINDOW"):
         Settings.from_env({"VOUCHER_SERVICE_REVERSAL_WINDOW_HOURS": "soon"})
+
+
+PRODUCTION = {
+    "VOUCHER_SERVICE_ENV": "production",
+    "DATABASE_URL": "postgresql://x/y",
+    "VOUCHER_SERVICE_KEYS_DIR": "/keys",
+}
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ["a", "s" * 32, "a" * 64, "password" * 8, "0123456789abcdef" * 4, "correct horse battery"],
+)
+def test_a_weak_secret_is_refused_and_the_message_says_how_to_make_one(secret: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"secrets\.token_hex") as refused:
+        Settings.from_env({**PRODUCTION, "VOUCHER_SERVICE_SECRET": secret})
+    assert "VOUCHER_SERVICE_SECRET" in str(refused.value)
+
+
+@pytest.mark.parametrize("make", [lambda: secrets.token_hex(32), lambda: secrets.token_urlsafe(32)])
+def test_a_random_secret_of_32_bytes_is_accepted(make: Any) -> None:
+    for _ in range(200):  # random draws: none may be refused
+        assert Settings.from_env({**PRODUCTION, "VOUCHER_SERVICE_SECRET": make()}).secret
