@@ -146,3 +146,29 @@ def test_schema_messages_do_not_recite_the_schema(world: World) -> None:
     messages = " ".join(error["message"] for error in response.json["errors"])
     assert "valid under" not in messages
     assert "{" not in messages
+
+
+def test_a_partner_gets_inclusion_proofs_of_its_own_entries_only(world: World) -> None:
+    from voucher_service.ledger.sequencer import integrate_all
+
+    voucher = world.issue().json["vouchers"][0]
+    redeemed = world.redeem(token=voucher["token"]).json
+    services = world.client.application.extensions["voucher_service"]
+    integrate_all(services.database, services.context)
+    own = world.client.get(
+        f"/v1/ledger/entries/{redeemed['ledger_entry']['id']}", headers=world.headers("partner")
+    ).json["index"]
+    issue_index = 1  # the allocation is 0, the issue 1: neither is the partner's
+
+    def proof(role: str, index: int) -> int:
+        answer = world.client.get(
+            f"/v1/ledger/proof/inclusion?index={index}", headers=world.headers(role)
+        )
+        return answer.status_code
+
+    assert proof("partner", own) == 200
+    assert proof("partner", issue_index) == 404
+    assert proof("other_partner", own) == 404
+    assert proof("partner", 10_000) == 404
+    assert proof("auditor", issue_index) == 200
+    assert proof("auditor", own) == 200

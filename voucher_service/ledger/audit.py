@@ -9,7 +9,7 @@ from typing import IO, Any
 from voucher_service.auth.api import Principal
 from voucher_service.context import ServiceContext
 from voucher_service.db import Database
-from voucher_service.errors import InvalidRequest
+from voucher_service.errors import InvalidRequest, NotFound
 from voucher_service.ledger import balances, bundle, log
 
 
@@ -38,10 +38,15 @@ def entry(
 
 
 def inclusion_proof(
-    database: Database, ctx: ServiceContext, index: int, size: int | None
+    database: Database, ctx: ServiceContext, principal: Principal, index: int, size: int | None
 ) -> list[str]:
-    """The proof that leaf `index` is in the tree of `size` (default the latest) entries."""
+    """The proof that leaf `index` is in the tree of `size` (default the latest) entries;
+    a partner gets proofs of its own entries only (another's is reported missing)."""
     with database.read() as session:
+        if principal.role == "partner" and not log.leaf_belongs_to(
+            session, index, principal.partner_id
+        ):
+            raise NotFound(f"no entry of yours at index {index}")
         return log.inclusion(session, ctx, index, size)
 
 

@@ -92,6 +92,16 @@ def list_entries(
     return {"items": items, "next": int(rows[limit][0]) if len(rows) > limit else None}
 
 
+def leaf_belongs_to(session: Session, index: int, partner_id: str | None) -> bool:
+    """Whether the entry at leaf `index` concerns this partner."""
+    owner = session.scalar(
+        select(LedgerTransfer.partner_id)
+        .join(LedgerLeaf, LedgerLeaf.transfer_id == LedgerTransfer.id)
+        .where(LedgerLeaf.index == index)
+    )
+    return owner is not None and owner == partner_id
+
+
 def entry_with_proof(
     session: Session, ctx: ServiceContext, transfer_id: str, partner_id: str | None
 ) -> dict[str, Any]:

@@ -58,7 +58,7 @@ def get_entry(entry_id: Any) -> Response:
 def get_inclusion_proof() -> Response:
     svc = services()
     index, size = _required_int("index"), _optional_int("size", low=1)
-    proof = audit.inclusion_proof(svc.database, svc.context, index, size)
+    proof = audit.inclusion_proof(svc.database, svc.context, g.principal, index, size)
     return json_response({"proof": proof})
 
 
