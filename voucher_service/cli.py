@@ -226,14 +226,27 @@ def ledger() -> None:
 
 
 @ledger.command("integrate")
-def ledger_integrate() -> None:
-    """Integrate every pending entry into the Merkle log now and sign a checkpoint."""
-    from voucher_service.ledger.sequencer import integrate_all
+@click.option(
+    "--wait",
+    "wait_seconds",
+    default=60.0,
+    show_default=True,
+    type=float,
+    help="How long to wait for another sequencer to let go of the log.",
+)
+def ledger_integrate(wait_seconds: float) -> None:
+    """Integrate every pending entry into the Merkle log now and sign a checkpoint; wait for
+    a sequencer that holds the log, and fail if it holds it past --wait seconds."""
+    from voucher_service.ledger.sequencer import SequencerBusy, integrate_pending
 
     settings = _settings()
     database = _database(settings)
-    done = integrate_all(database, _context(settings))
-    database.dispose()
+    try:
+        done = integrate_pending(database, _context(settings), wait_seconds)
+    except SequencerBusy as busy:
+        raise click.ClickException(f"nothing integrated: {busy}; try again") from None
+    finally:
+        database.dispose()
     click.echo(f"integrated {done.count} entries; log size {done.size}")
 
 

@@ -224,3 +224,29 @@ def test_idempotency_purge_forgets_keys_past_their_retention(
     assert run(env, "idempotency", "purge").output == "purged 0 idempotency keys\n"
     clock.advance(hours=73)
     assert run(env, "idempotency", "purge").output == "purged 1 idempotency keys\n"
+
+
+def test_ledger_integrate_waits_for_a_sequencer_holding_the_log_or_says_it_did_nothing(
+    env: dict[str, str], database_url: str
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("on SQLite the sequencer's lock is the write lock: nothing to wait for")
+    import threading
+
+    import psycopg
+
+    from voucher_service.ledger.sequencer import SEQUENCER_LOCK
+
+    run(env, "demo")  # queues the demo's allocation
+    holder = psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"))
+    holder.execute("SELECT pg_advisory_lock(%s)", (SEQUENCER_LOCK,))
+    busy = run(env, "ledger", "integrate", "--wait", "0.5")
+    assert busy.exit_code != 0
+    assert "nothing integrated" in busy.output
+    release = threading.Timer(1.0, lambda: holder.execute("SELECT pg_advisory_unlock_all()"))
+    release.start()
+    waited = run(env, "ledger", "integrate")
+    release.join()
+    holder.close()
+    assert waited.exit_code == 0, waited.output
+    assert "integrated 1 entries; log size 1" in waited.output

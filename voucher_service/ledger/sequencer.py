@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -83,6 +84,36 @@ def integrate_all(database: Database, ctx: ServiceContext, batch: int = BATCH) -
         if done.count <= 0:
             return Integrated(total, done.size)
         total += done.count
+
+
+class SequencerBusy(Exception):
+    """Another sequencer kept the log for longer than we were willing to wait."""
+
+
+def integrate_pending(
+    database: Database, ctx: ServiceContext, wait_seconds: float = 60
+) -> Integrated:
+    """Integrate every entry queued at the start, waiting while another sequencer holds the
+    log (the background one of a worker, say); SequencerBusy if it holds it too long."""
+    with database.read() as session:
+        last = session.scalar(select(func.max(LogQueue.seq)))
+    deadline = time.monotonic() + wait_seconds
+    total = 0
+    while True:
+        with database.atomic() as session:
+            done = integrate_batch(session, ctx)
+        if done.count < 0:
+            if time.monotonic() > deadline:
+                raise SequencerBusy(f"another sequencer held the log for {wait_seconds:g} s")
+            time.sleep(0.2)
+            continue
+        total += done.count
+        if last is None:
+            return Integrated(total, done.size)
+        with database.read() as session:
+            left = session.scalar(select(func.count()).where(LogQueue.seq <= last))
+        if not left:
+            return Integrated(total, done.size)
 
 
 def _lock(session: Session) -> bool:
