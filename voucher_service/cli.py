@@ -58,9 +58,7 @@ def db_upgrade() -> None:
     from voucher_service.migrate import upgrade
 
     settings = _settings()
-    database = _database(settings)
-    upgrade(database)
-    database.dispose()
+    _run(upgrade)
     click.echo(f"database at head: {settings.database_url}")
 
 
@@ -120,13 +118,21 @@ def _read_body(source: str, schema: str) -> dict[str, Any]:
 
 def _run(use_case: Callable[[Database], T]) -> T:
     """Run one use case on DATABASE_URL; a refusal is a clear error, not a traceback."""
+    from sqlalchemy.exc import OperationalError
+
     from voucher_service.errors import ServiceError
 
-    database = _database(_settings())
+    settings = _settings()
+    database = _database(settings)
     try:
         return use_case(database)
     except ServiceError as error:
         raise click.ClickException(error.detail) from None
+    except OperationalError as error:
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else "no answer"
+        raise click.ClickException(
+            f"the database at {database.engine.url!r} cannot be reached: {reason}"
+        ) from None
     finally:
         database.dispose()
 
@@ -239,14 +245,11 @@ def ledger_integrate(wait_seconds: float) -> None:
     a sequencer that holds the log, and fail if it holds it past --wait seconds."""
     from voucher_service.ledger.sequencer import SequencerBusy, integrate_pending
 
-    settings = _settings()
-    database = _database(settings)
+    context = _context(_settings())
     try:
-        done = integrate_pending(database, _context(settings), wait_seconds)
+        done = _run(lambda database: integrate_pending(database, context, wait_seconds))
     except SequencerBusy as busy:
         raise click.ClickException(f"nothing integrated: {busy}; try again") from None
-    finally:
-        database.dispose()
     click.echo(f"integrated {done.count} entries; log size {done.size}")
 
 

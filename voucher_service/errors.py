@@ -93,6 +93,12 @@ class RateLimited(ServiceError):
     slug, status, title = "rate-limited", 429, "Too many requests"
 
 
+class ServiceUnavailable(ServiceError):
+    """The database (or another part a request needs) cannot be reached: try again soon."""
+
+    slug, status, title = "service-unavailable", 503, "Service unavailable"
+
+
 class Conflict(ServiceError):
     """A unique value (a programme code, a SIRET) already belongs to another object."""
 
@@ -118,5 +124,6 @@ ALL_ERRORS: tuple[type[ServiceError], ...] = (
     ReversalNotAllowed,
     ProgramNotActive,
     RateLimited,
+    ServiceUnavailable,
     Conflict,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 from werkzeug.test import EnvironBuilder
@@ -172,3 +173,49 @@ def test_a_partner_gets_inclusion_proofs_of_its_own_entries_only(world: World) -
     assert proof("partner", 10_000) == 404
     assert proof("auditor", issue_index) == 200
     assert proof("auditor", own) == 200
+
+
+UNREACHABLE = "postgresql+psycopg://root@127.0.0.1:9/nowhere"  # the discard port: refused
+
+
+def test_a_database_that_cannot_be_reached_gives_503_with_retry_after(
+    keys_dir: Path,
+) -> None:
+    from voucher_service.config import Settings
+    from voucher_service.web.app import create_app
+
+    settings = Settings(database_url=UNREACHABLE, keys_dir=keys_dir, run_sequencer=False)
+    client = create_app(settings, start_sequencer=False).test_client()
+    for method, path in (
+        ("GET", "/readyz"),
+        ("GET", "/v1/programs/00000000-0000-0000-0000-000000000000"),
+        ("POST", "/v1/redemptions"),
+        ("GET", "/v1/ledger/checkpoint"),
+    ):
+        response = client.open(
+            path,
+            method=method,
+            json={"token": "x.y.z"} if method == "POST" else None,
+            headers={"Authorization": "Bearer vsk_unknown", "Idempotency-Key": "k"},
+        )
+        assert response.status_code == 503, (path, response.json)
+        assert response.json["type"].endswith("/problems/service-unavailable")
+        assert int(response.headers["Retry-After"]) > 0
+    assert client.get("/problems/service-unavailable").status_code == 200
+
+
+def test_the_command_line_says_in_one_line_that_the_database_cannot_be_reached(
+    tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from voucher_service.cli import main
+
+    env = {"DATABASE_URL": UNREACHABLE, "VOUCHER_SERVICE_KEYS_DIR": str(tmp_path)}
+    for command in (["apikey", "create", "--role", "auditor"], ["db", "upgrade"],
+                    ["ledger", "integrate"], ["idempotency", "purge"]):  # fmt: skip
+        result = CliRunner().invoke(main, command, env=env)
+        assert result.exit_code != 0, command
+        assert "cannot be reached" in result.output, (command, result.output)
+        assert "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1

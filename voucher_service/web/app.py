@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 
+import psycopg
 from flask import Flask, Response
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from voucher_service.config import Settings
 from voucher_service.context import ServiceContext
 from voucher_service.db import Database
-from voucher_service.errors import ServiceError
+from voucher_service.errors import ServiceError, ServiceUnavailable
 from voucher_service.ledger.sequencer import BackgroundSequencer
 from voucher_service.services import Services
 from voucher_service.web import admin, ledger, public, vouchers
@@ -74,6 +77,15 @@ def _register_error_handlers(app: Flask) -> None:
         if status == 405 and error.get_response().headers.get("Allow"):
             response.headers["Allow"] = error.get_response().headers["Allow"]
         return response
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(SQLAlchemyTimeoutError)
+    @app.errorhandler(psycopg.OperationalError)  # the one-statement redemption's own driver
+    def on_database_unreachable(error: Exception) -> Response:
+        # A refused or dropped connection, a pool with none free, a full disk: nothing was
+        # committed, and a retry may well pass.
+        log.warning("database unavailable: %s", error)
+        return service_error_response(ServiceUnavailable("the database cannot be reached"))
 
     @app.errorhandler(Exception)
     def on_unexpected(error: Exception) -> Response:

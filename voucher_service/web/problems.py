@@ -92,6 +92,12 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
         "Cette adresse n'accepte pas cette méthode HTTP.",
         "This address does not accept this HTTP method.",
     ),
+    "service-unavailable": (
+        "Le service ne joint pas sa base de données pour l'instant ; rien n'a été modifié. "
+        "Réessayez dans quelques secondes (en-tête Retry-After).",
+        "The service cannot reach its database right now; nothing was changed. Try again in "
+        "a few seconds (Retry-After header).",
+    ),
     "request-too-large": (
         "Le corps de la requête dépasse 64 Kio ; il a été refusé sans être lu.",
         "The request body exceeds 64 KiB; it was refused without being read.",
@@ -112,6 +118,9 @@ TITLES.update(
 )
 
 
+RETRY_AFTER = {"rate-limited": 60, "service-unavailable": 5}
+
+
 def problem_type(slug: str) -> str:
     return f"{current_app.config['PUBLIC_BASE_URL']}/problems/{slug}"
 
@@ -126,7 +135,7 @@ def problem_response(
         "detail": detail,
     }
     extra = dict(extra or {})
-    retry_after = extra.pop("retry_after", 60 if slug == "rate-limited" else None)
+    retry_after = extra.pop("retry_after", RETRY_AFTER.get(slug))
     body.update(extra)
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM_TYPE)
     if retry_after is not None:

@@ -31,7 +31,7 @@ def get_health() -> Response:
 @blueprint.get("/readyz")
 def get_ready() -> Response:
     if not ready(services().database):
-        return problem_response("internal-error", 503, "the database does not answer")
+        return problem_response("service-unavailable", 503, "the database does not answer")
     return json_response({"status": "ok", "database": "ok"})
 
 
