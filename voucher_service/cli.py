@@ -212,6 +212,32 @@ def apikey_create(
         click.echo(made["key"])
 
 
+@apikey.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the keys as JSON.")
+def apikey_list(as_json: bool) -> None:
+    """List every API key: its id, role, binding, label and dates, never its secret."""
+    from voucher_service.auth.api import list_api_keys
+
+    keys = _run(list_api_keys)
+    if as_json:
+        _print(keys)
+        return
+    for key in keys["items"]:
+        bound = key["organisation_id"] or key["partner_id"] or "-"
+        state = f"revoked {key['revoked_at']}" if key["revoked_at"] else "active"
+        click.echo(f"{key['id']}  {key['role']:8} {bound:36}  {state:28} {key['label']}")
+
+
+@apikey.command("revoke")
+@click.argument("key_id")
+def apikey_revoke(key_id: str) -> None:
+    """Revoke an API key: refused everywhere within a second."""
+    from voucher_service.auth.api import revoke_api_key
+
+    revoked = _run(lambda database: revoke_api_key(database, key_id, now()))
+    click.echo(f"revoked {revoked['id']} ({revoked['role']}) at {revoked['revoked_at']}")
+
+
 @main.group()
 def keys() -> None:
     """Voucher-signing keys."""

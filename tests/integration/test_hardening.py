@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from werkzeug.test import EnvironBuilder
@@ -219,3 +220,62 @@ def test_the_command_line_says_in_one_line_that_the_database_cannot_be_reached(
         assert "cannot be reached" in result.output, (command, result.output)
         assert "Traceback" not in result.output
         assert len(result.output.strip().splitlines()) == 1
+
+
+def test_api_keys_are_listed_without_secrets_and_a_revoked_one_stops_within_a_second(
+    app: Any, world: World, settings: Any, database: Any
+) -> None:
+    import time
+
+    from voucher_service.web.app import create_app
+
+    listed = world.client.get("/v1/api-keys", headers=world.headers("admin"))
+    assert listed.status_code == 200
+    items = listed.json["items"]
+    assert {item["role"] for item in items} == {"admin", "issuer", "partner", "auditor"}
+    assert all("key" not in item for item in items)
+    assert all(world.keys[role] not in listed.get_data(as_text=True) for role in world.keys)
+    partner_key = next(item for item in items if item["partner_id"] == world.partner_id)
+
+    other_worker = create_app(settings, database, start_sequencer=False).test_client()
+    for client in (world.client, other_worker):  # both have the key in their cache
+        assert client.get("/v1/redemptions", headers=world.headers("partner")).status_code == 200
+    revoked = world.client.delete(
+        f"/v1/api-keys/{partner_key['id']}", headers=world.headers("admin")
+    )
+    assert revoked.status_code == 200
+    assert revoked.json["revoked_at"] is not None
+    again = world.client.delete(f"/v1/api-keys/{partner_key['id']}", headers=world.headers("admin"))
+    assert again.json["revoked_at"] == revoked.json["revoked_at"]
+    time.sleep(1.1)
+    for client in (world.client, other_worker):
+        refused = client.get("/v1/redemptions", headers=world.headers("partner"))
+        assert refused.status_code == 401
+    missing = world.client.delete(
+        "/v1/api-keys/00000000-0000-0000-0000-000000000000", headers=world.headers("admin")
+    )
+    assert missing.status_code == 404
+    assert world.client.get("/v1/api-keys", headers=world.headers("auditor")).status_code == 403
+
+
+def test_the_command_line_lists_and_revokes_api_keys(world: World, settings: Any) -> None:
+    from click.testing import CliRunner
+
+    from voucher_service.cli import main
+
+    env = {
+        "DATABASE_URL": settings.database_url,
+        "VOUCHER_SERVICE_KEYS_DIR": str(settings.keys_dir),
+    }
+    listed = CliRunner().invoke(main, ["apikey", "list", "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    auditor = next(i for i in json.loads(listed.output)["items"] if i["role"] == "auditor")
+    assert world.keys["auditor"] not in listed.output
+    revoked = CliRunner().invoke(main, ["apikey", "revoke", auditor["id"]], env=env)
+    assert revoked.exit_code == 0, revoked.output
+    assert f"revoked {auditor['id']}" in revoked.output
+    table = CliRunner().invoke(main, ["apikey", "list"], env=env)
+    assert "revoked" in table.output
+    unknown = CliRunner().invoke(main, ["apikey", "revoke", "nope"], env=env)
+    assert unknown.exit_code != 0
+    assert "no API key" in unknown.output

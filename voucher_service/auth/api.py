@@ -14,13 +14,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voucher_service.auth.models import ROLES, ApiKey
+from voucher_service.clock import rfc3339
 from voucher_service.db import Database
-from voucher_service.errors import InvalidRequest
+from voucher_service.errors import InvalidRequest, NotFound
 from voucher_service.organisations.models import Organisation
 from voucher_service.partners.models import Partner
 
 KEY_PREFIX = "vsk_"
-CACHE_SECONDS = 10.0
+CACHE_SECONDS = 1.0  # how long a revoked key may still pass on a worker
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ def add_api_key(
 
 
 def api_key_view(api_key: ApiKey, plain: str) -> dict[str, Any]:
+    """A new key as it is shown, this once, with its secret."""
     return {
         "id": api_key.id,
         "key": plain,
@@ -85,6 +87,38 @@ def api_key_view(api_key: ApiKey, plain: str) -> dict[str, Any]:
         "partner_id": api_key.partner_id,
         "label": api_key.label,
     }
+
+
+def api_key_record(api_key: ApiKey) -> dict[str, Any]:
+    """A key as it is listed: what it is bound to and when, never its secret."""
+    return {
+        "id": api_key.id,
+        "role": api_key.role,
+        "organisation_id": api_key.organisation_id,
+        "partner_id": api_key.partner_id,
+        "label": api_key.label,
+        "created_at": rfc3339(api_key.created_at),
+        "revoked_at": None if api_key.revoked_at is None else rfc3339(api_key.revoked_at),
+    }
+
+
+def list_api_keys(database: Database) -> dict[str, Any]:
+    with database.read() as session:
+        keys = session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id))
+        return {"items": [api_key_record(key) for key in keys]}
+
+
+def revoke_api_key(database: Database, key_id: str, now: datetime) -> dict[str, Any]:
+    """The key stops working at once here, and within CACHE_SECONDS on every worker; a key
+    revoked already keeps its first revocation time."""
+    with database.atomic() as session:
+        api_key = session.get(ApiKey, key_id)
+        if api_key is None:
+            raise NotFound(f"no API key {key_id}")
+        if api_key.revoked_at is None:
+            api_key.revoked_at = now
+            session.flush()
+        return api_key_record(api_key)
 
 
 def check_key_binding(
@@ -127,7 +161,7 @@ def find_principal(database: Database, key: str) -> Principal | None:
 
 
 class PrincipalCache:
-    """A short-lived cache of key lookups: the hot path skips a query, revocation lags ≤ 10 s."""
+    """A short-lived cache of key lookups: the hot path skips a query, revocation lags ≤ 1 s."""
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[float, Principal]] = {}

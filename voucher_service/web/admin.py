@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g
 
-from voucher_service.auth.api import create_api_key
+from voucher_service.auth.api import create_api_key, list_api_keys, revoke_api_key
 from voucher_service.clock import now
 from voucher_service.errors import InvalidRequest
 from voucher_service.organisations.api import OrganisationInput, create_organisation
@@ -110,3 +110,15 @@ def post_api_key() -> Response:
     response = json_response(view, 201)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@blueprint.get("/api-keys")
+@requires("admin")
+def get_api_keys() -> Response:
+    return json_response(list_api_keys(services().database))
+
+
+@blueprint.delete("/api-keys/<uuid:key_id>")
+@requires("admin")
+def delete_api_key(key_id: Any) -> Response:
+    return json_response(revoke_api_key(services().database, str(key_id), now()))
