@@ -279,3 +279,26 @@ def test_the_command_line_lists_and_revokes_api_keys(world: World, settings: Any
     unknown = CliRunner().invoke(main, ["apikey", "revoke", "nope"], env=env)
     assert unknown.exit_code != 0
     assert "no API key" in unknown.output
+
+
+def test_redemptions_by_token_survive_the_servers_dropping_their_connections(
+    world: World, database_url: str
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("terminating backends is PostgreSQL's")
+    import psycopg
+
+    vouchers = world.issue().json["vouchers"]
+    assert world.redeem(token=vouchers[0]["token"]).status_code == 201  # the pool is warm
+    dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert killed is not None
+    assert killed[0] >= 1
+    statuses = [world.redeem(token=v["token"]).status_code for v in vouchers[1:]]
+    assert statuses == [201] * 9
+    replay = world.redeem(key="again", token=vouchers[1]["token"])
+    assert replay.status_code == 409  # redeemed once, whatever the connections did

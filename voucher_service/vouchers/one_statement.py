@@ -61,19 +61,37 @@ def redeem(
         ),
     ]
     sql, parameters = statement(rule, rows)
-    pooled = database.engine.raw_connection()
     try:
-        connection: psycopg.Connection[tuple[object, ...]] = pooled.driver_connection  # type: ignore[assignment]
-        connection.autocommit = True
         try:
-            written = connection.execute(sql, parameters).fetchone()
-        except psycopg.errors.UniqueViolation:
-            return False  # the key was used before: the general path replays or refuses
-        finally:
+            written = _send(database, sql, parameters)
+        except psycopg.OperationalError:
+            # A pooled connection the server dropped (a restart, a terminated backend).
+            # Once more on a fresh one is safe: had the first try committed, the key's
+            # record would refuse the second, and the general path would replay the first.
+            written = _send(database, sql, parameters)
+    except psycopg.errors.UniqueViolation:
+        return False  # the key was used before: the general path replays or refuses
+    return written is not None and written[0] == 1
+
+
+def _send(database: Database, sql: str, parameters: dict[str, Any]) -> tuple[Any, ...] | None:
+    """Run the statement in autocommit on a pooled connection; a broken one is discarded."""
+    pooled = database.engine.raw_connection()
+    connection: psycopg.Connection[tuple[Any, ...]] = pooled.driver_connection  # type: ignore[assignment]
+    try:
+        connection.autocommit = True
+        row = connection.execute(sql, parameters).fetchone()
+        connection.autocommit = False
+    except psycopg.OperationalError:
+        pooled.invalidate()  # never back into the pool, and no clean-up hiding the cause
+        raise
+    except BaseException:
+        if not connection.closed:
             connection.autocommit = False
+        raise
     finally:
         pooled.close()
-    return written is not None and written[0] == 1
+    return row
 
 
 def statement(rule: dict[str, Any], rows: Rows) -> tuple[str, dict[str, Any]]:
