@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, Update, and_, bindparam, select, update
@@ -53,7 +54,7 @@ class VoucherRef:
         """A token whose signed exp has passed is expired, whatever its row says."""
         if self.expires_at is None or self.expires_at > now:
             return None
-        return VoucherExpired(f"this voucher expired at {rfc3339(self.expires_at)}")
+        return expired_refusal(self.expires_at)
 
 
 def identify(ctx: ServiceContext, token: str | None, code: str | None) -> VoucherRef:
@@ -82,9 +83,10 @@ class Condition:
     """One part of the rule: the SQL that holds when it is met, and the refusal when not."""
 
     holds: ColumnElement[bool]
-    refusal: Callable[[Voucher, datetime], ServiceError]
+    refusal: Callable[[Voucher], ServiceError]
 
 
+@cache
 def named(by_token: bool) -> ColumnElement[bool]:
     """The voucher the request names: by the id its jti gives, or by its code's keyed hash."""
     if by_token:
@@ -92,7 +94,8 @@ def named(by_token: bool) -> ColumnElement[bool]:
     return Voucher.code_hash == bindparam("named_code")
 
 
-def conditions(by_token: bool) -> list[Condition]:
+@cache
+def conditions(by_token: bool) -> tuple[Condition, ...]:
     """What makes the named voucher claimable by the partner now, in the order refusals go."""
     found: list[Condition] = []
     if by_token:
@@ -103,7 +106,7 @@ def conditions(by_token: bool) -> list[Condition]:
                     Voucher.value_cents == bindparam("token_value"),
                     Voucher.expires_at == bindparam("token_expiry"),
                 ),
-                lambda _v, _n: InvalidVoucherToken("the token does not match the voucher it names"),
+                lambda _: InvalidVoucherToken("the token does not match the voucher it names"),
             )
         )
     eligible = select(partner_programs.c.program_id).where(
@@ -112,19 +115,17 @@ def conditions(by_token: bool) -> list[Condition]:
     found += [
         Condition(
             Voucher.program_id.in_(eligible),
-            lambda _v, _n: PartnerNotEligible(
+            lambda _: PartnerNotEligible(
                 "your venue is not affiliated to this voucher's programme"
             ),
         ),
         Condition(Voucher.status == ISSUED, _status_refusal),
-        Condition(
-            Voucher.expires_at > bindparam("at"),
-            lambda v, _n: VoucherExpired(f"this voucher expired at {rfc3339(v.expires_at)}"),
-        ),
+        Condition(Voucher.expires_at > bindparam("at"), lambda v: expired_refusal(v.expires_at)),
     ]
-    return found
+    return tuple(found)
 
 
+@cache
 def claimable(by_token: bool) -> ColumnElement[bool]:
     """The whole rule: the WHERE clause of the redemption's conditional UPDATE."""
     return and_(named(by_token), *(condition.holds for condition in conditions(by_token)))
@@ -161,19 +162,24 @@ def examine(
     voucher, *held = row
     for condition, holds in zip(rule, held, strict=True):
         if not holds:
-            return voucher, condition.refusal(voucher, now)
+            return voucher, condition.refusal(voucher)
     return voucher, None
 
 
-def _status_refusal(voucher: Voucher, _now: datetime) -> ServiceError:
+def expired_refusal(expires_at: datetime) -> VoucherExpired:
+    return VoucherExpired(f"this voucher expired at {rfc3339(expires_at)}")
+
+
+def _status_refusal(voucher: Voucher) -> ServiceError:
     if voucher.status == CANCELLED:
         return VoucherRevoked("this voucher was cancelled")
     if voucher.status == EXPIRED:
-        return VoucherExpired(f"this voucher expired at {rfc3339(voucher.expires_at)}")
+        return expired_refusal(voucher.expires_at)
     when = rfc3339(voucher.redeemed_at) if voucher.redeemed_at else None
     return VoucherAlreadyRedeemed(f"this voucher was redeemed at {when}", redeemed_at=when)
 
 
+@cache
 def claim(by_token: bool) -> Update:
     """The redemption's conditional UPDATE: only a claimable voucher flips, and only once."""
     return (

@@ -32,7 +32,7 @@ Shape = tuple[tuple[Table, tuple[str, ...]], ...]
 
 _DIALECT = postgresql_psycopg.dialect()  # type: ignore[no-untyped-call]
 _compiled: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
-_kinds: dict[Shape, tuple[dict[str, str], list[str], list[str]]] = {}
+_slot_types: dict[Shape, tuple[dict[str, str], list[str], list[str]]] = {}
 _lock = threading.Lock()
 
 
@@ -102,12 +102,12 @@ def statement(rule: dict[str, Any], rows: Rows) -> tuple[str, dict[str, Any]]:
     parameter. The SQL for each shape of rows and pattern of equal values is compiled on
     first use and kept."""
     shape = tuple([(table, tuple(row)) for table, row in rows])
-    rule_kinds, row_kinds, names = _slots(shape)
+    rule_slot_types, row_slot_types, names = _slots(shape)
     parameters = dict(rule)
-    seen = {(rule_kinds[name], value): name for name, value in rule.items()}
+    seen = {(rule_slot_types[name], value): name for name, value in rule.items()}
     aliases = []
     values = chain.from_iterable([row.values() for _, row in rows])
-    for kind, name, value in zip(row_kinds, names, values, strict=True):
+    for kind, name, value in zip(row_slot_types, names, values, strict=True):
         alias = seen.setdefault((kind, value), name)
         if alias is name:
             parameters[name] = value
@@ -124,12 +124,12 @@ def _slots(shape: Shape) -> tuple[dict[str, str], list[str], list[str]]:
     """The SQL type of each parameter (the rule's by name, then each row column's) and the
     row columns' parameter names. Values are shared only between parameters of one type,
     so that each is sent with one type."""
-    found = _kinds.get(shape)
+    found = _slot_types.get(shape)
     if found is None:
         binds = claim(by_token=True).compile(dialect=_DIALECT).binds
         rule = {name: type(bind.type).__name__ for name, bind in binds.items()}
         rows = [type(table.c[column].type).__name__ for table, row in shape for column in row]
-        found = _kinds[shape] = (rule, rows, [f"v{number}" for number in range(len(rows))])
+        found = _slot_types[shape] = (rule, rows, [f"v{number}" for number in range(len(rows))])
     return found
 
 

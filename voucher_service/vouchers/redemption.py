@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -139,12 +140,11 @@ def redeem_in_one_statement(
     assert ref.jti is not None
     assert ref.value_cents is not None
 
-    def look_up(code: str) -> str | None:  # only the first time a process meets the programme
+    def read(query: Select[str]) -> str | None:  # only when the process meets a new programme
         with database.read() as session:
-            return session.scalar(program_by_code(code))
+            return session.scalar(query)
 
-    assert ref.program_code is not None
-    program_id = ctx.program_ids.get(ref.program_code, look_up)
+    program_id = program_id_of(ctx, ref, read)
     if program_id is None:
         return None
     made = prepare_redemption(
@@ -170,7 +170,7 @@ def _redeem(
     if expired is not None:
         raise expired
     ensure_codes_allowed(ctx, ref, partner.partner_id)
-    program_id = program_id_of(session, ctx, ref)
+    program_id = program_id_of(ctx, ref, session.scalar)
     claimed = session.execute(
         claim(ref.by_token).returning(
             Voucher.id, Voucher.program_id, Voucher.value_cents, Voucher.jti
@@ -188,15 +188,16 @@ def _redeem(
     return made.view
 
 
-def program_id_of(session: Session, ctx: ServiceContext, ref: VoucherRef) -> str | None:
-    """The id of the programme a token names by its code (None for a code, or unknown)."""
+def program_id_of(
+    ctx: ServiceContext, ref: VoucherRef, scalar: Callable[[Select[str]], str | None]
+) -> str | None:
+    """The id of the programme a token names by its code (None for a code, or unknown),
+    looked up with `scalar` the first time the process meets that code."""
     if ref.program_code is None:
         return None
-    return ctx.program_ids.get(ref.program_code, lambda code: session.scalar(program_by_code(code)))
-
-
-def program_by_code(code: str) -> Select[str]:
-    return select(Program.id).where(Program.code == code)
+    return ctx.program_ids.get(
+        ref.program_code, lambda code: scalar(select(Program.id).where(Program.code == code))
+    )
 
 
 def _examine(
@@ -208,7 +209,7 @@ def _examine(
     program_id: str | None = None,
 ) -> tuple[Voucher, ServiceError | None]:
     """The voucher and the rule's refusal; not-found (rate-limited for codes) when not ours."""
-    program_id = program_id or program_id_of(session, ctx, ref)
+    program_id = program_id or program_id_of(ctx, ref, session.scalar)
     found = examine(session, ref, program_id, partner_id, now)
     if found is None:
         if not ref.by_token and not ctx.limiter.record_failure(partner_id):
