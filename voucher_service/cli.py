@@ -244,12 +244,37 @@ def keys() -> None:
 
 
 @keys.command("rotate")
-def keys_rotate() -> None:
-    """Sign new vouchers with a new key; old keys stay published while their vouchers live."""
-    from voucher_service.keys import rotate_voucher_key
+@click.option(
+    "--after",
+    default="24h",
+    show_default=True,
+    metavar="DURATION",
+    help="How long the new key is published before it signs (24h, 15m, 0s, 1h30m…): "
+    "offline scanners that sync the JWKS daily learn it first.",
+)
+def keys_rotate(after: str) -> None:
+    """Publish a next voucher-signing key now, then sign new vouchers with it once --after
+    has passed; every worker switches by itself, and old keys stay published while their
+    vouchers can be valid."""
+    from voucher_service.clock import rfc3339
+    from voucher_service.keys import parse_duration, rotate_voucher_key
 
-    key = rotate_voucher_key(_settings())
-    click.echo(f"new voucher-signing key {key.kid}; restart the service to sign with it")
+    try:
+        delay = parse_duration(after)
+        rotation = rotate_voucher_key(_settings(), delay)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--after") from None
+    except (ConfigurationError, OSError) as error:
+        raise click.ClickException(f"no key rotated: {error}") from None
+    signs_from = rfc3339(rotation.signs_from)
+    click.echo(f"published key {rotation.kid} now; it signs new vouchers from {signs_from}")
+    if rotation.superseded:
+        click.echo(f"it replaces key {rotation.superseded}, published but never used to sign")
+    if rotation.previous:
+        click.echo(
+            f"key {rotation.previous} signs until then; every worker switches by itself "
+            "(no restart), and the JWKS keeps each old key while its vouchers can be valid"
+        )
 
 
 @main.group()

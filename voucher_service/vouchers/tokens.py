@@ -94,6 +94,8 @@ def _decode(token: str, keys: KeyRing, issuer: str) -> tuple[dict[str, Any], str
         raise InvalidVoucherToken("the token is empty or too long")
     header = _header(token)
     kid = header.get("kid")
+    # A kid the ring lacks makes it read the keys directory again (at most once a second):
+    # another worker may have signed with a key published since this one last looked.
     key = keys.get(kid) if isinstance(kid, str) else None
     if key is None:
         raise InvalidVoucherToken("the token is signed by a key we do not know")
