@@ -33,6 +33,8 @@ class Settings:
     redis_url: str | None = None
     code_failures_per_window: int = 20
     code_failure_window_seconds: int = 60
+    code_failures_per_address: int = 60  # however many partner keys are used from there
+    trusted_proxies: int = 0  # reverse proxies in front, whose X-Forwarded-For is believed
 
     @property
     def production(self) -> bool:
@@ -71,6 +73,8 @@ class Settings:
             merge_delay_seconds=_number(env, "VOUCHER_SERVICE_MERGE_DELAY_SECONDS", 5.0),
             run_sequencer=env.get("VOUCHER_SERVICE_SEQUENCER", "on") != "off",
             redis_url=env.get("REDIS_URL"),
+            code_failures_per_address=_whole(env, "VOUCHER_SERVICE_CODE_FAILURES_PER_ADDRESS", 60),
+            trusted_proxies=_whole(env, "VOUCHER_SERVICE_TRUSTED_PROXIES", 0, least=0),
         )
 
 
@@ -114,4 +118,17 @@ def _number(env: dict[str, str], name: str, default: float) -> float:
         raise ConfigurationError(f"{name} must be a number, not {raw!r}") from None
     if value <= 0:
         raise ConfigurationError(f"{name} must be positive, not {raw!r}")
+    return value
+
+
+def _whole(env: dict[str, str], name: str, default: int, least: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < least:
+        raise ConfigurationError(f"{name} must be at least {least}, not {raw!r}")
     return value

@@ -6,8 +6,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from voucher_service.config import Settings
+from voucher_service.idempotency.api import AnswerSeal
 from voucher_service.keys import Keys, load_keys
 from voucher_service.vouchers.ratelimit import FailureLimiter, make_limiter
 
@@ -36,6 +38,11 @@ class ServiceContext:
     limiter: FailureLimiter
     program_ids: ProgramIds = field(default_factory=ProgramIds, compare=False)
 
+    @cached_property
+    def answers(self) -> AnswerSeal:
+        """How the answers of keyed requests are kept at rest: sealed under the secret."""
+        return AnswerSeal(self.keys.secret)
+
     @classmethod
     def from_settings(cls, settings: Settings) -> ServiceContext:
         """Load the keys and set up the rate limiter as the settings say."""
@@ -43,5 +50,6 @@ class ServiceContext:
             settings.redis_url,
             settings.code_failures_per_window,
             settings.code_failure_window_seconds,
+            settings.code_failures_per_address,
         )
         return cls(settings, load_keys(settings), limiter)

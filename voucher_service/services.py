@@ -1,4 +1,4 @@
-"""What a running service holds: its database, its context, its caches, its sequencer."""
+"""What a running service holds: its database, its context, its caches, its periodic jobs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from voucher_service.auth.api import PrincipalCache
 from voucher_service.context import ServiceContext
 from voucher_service.db import Database
-from voucher_service.ledger.sequencer import BackgroundSequencer
+from voucher_service.jobs import BackgroundJobs
 
 
 @dataclass
@@ -17,4 +17,4 @@ class Services:
     database: Database
     context: ServiceContext
     principals: PrincipalCache = field(default_factory=PrincipalCache)
-    sequencer: BackgroundSequencer | None = None
+    jobs: BackgroundJobs | None = None

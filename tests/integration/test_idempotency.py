@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from flask import Flask
 
 from tests.conftest import World
 
@@ -97,3 +98,35 @@ def test_a_malformed_key_is_an_invalid_request(world: World, tokens: list[str], 
     )
     assert response.status_code == 400
     assert response.json["type"].endswith("/problems/invalid-request")
+
+
+def test_the_service_purges_old_keys_on_its_own(app: Flask, world: World, clock: Any) -> None:
+    """Keys past their retention go without anyone running `idempotency purge`: the
+    service's periodic jobs purge them at start and every hour."""
+    import time
+
+    from sqlalchemy import func, select
+
+    from voucher_service.idempotency.models import IdempotencyRecord
+    from voucher_service.jobs import BackgroundJobs, periodic_jobs
+
+    services = app.extensions["voucher_service"]
+    world.issue()
+    clock.advance(hours=73)
+    world.issue()
+
+    def kept() -> int:
+        with services.database.read() as session:
+            return int(session.scalar(select(func.count()).select_from(IdempotencyRecord)))
+
+    assert kept() == 2
+    jobs = BackgroundJobs(periodic_jobs(services.database, services.context))
+    jobs.start()
+    try:
+        deadline = time.monotonic() + 10
+        while kept() != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        jobs.stop()
+    assert kept() == 1
+    assert {job.name for job in jobs.jobs} == {"ledger-sequencer", "idempotency-purge"}

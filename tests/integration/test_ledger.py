@@ -17,9 +17,10 @@ from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import World
 from voucher_service.context import ServiceContext
+from voucher_service.jobs import BackgroundJobs, periodic_jobs
 from voucher_service.ledger import merkle
 from voucher_service.ledger.note import open_note, parse_checkpoint, parse_verifier_key
-from voucher_service.ledger.sequencer import BackgroundSequencer, integrate_all
+from voucher_service.ledger.sequencer import integrate_all
 
 
 def integrate(app: Flask) -> int:
@@ -201,7 +202,7 @@ def test_the_background_sequencer_integrates_within_the_merge_delay(
 
     services = app.extensions["voucher_service"]
     fast = ServiceContext(replace(ctx.settings, merge_delay_seconds=0.8), ctx.keys, ctx.limiter)
-    sequencer = BackgroundSequencer(services.database, fast)
+    sequencer = BackgroundJobs(periodic_jobs(services.database, fast))
     world.issue()
     sequencer.start()
     try:

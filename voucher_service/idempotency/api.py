@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -26,6 +34,59 @@ class Idempotency:
     key: str
     fingerprint: str
 
+    @property
+    def bound(self) -> bytes:
+        """What a sealed answer is bound to: it opens under this record's keys only."""
+        return self.principal_id.encode() + b"\x00" + self.key.encode()
+
+
+def fingerprint(secret: bytes, path: str, body: dict[str, Any]) -> str:
+    """What a keyed request asks for, as a keyed hash: the body may hold a code, a token or
+    a beneficiary reference, which a plain hash would let anyone holding a backup guess."""
+    # Keys sorted, no white space: the same request re-serialised has the same fingerprint.
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    material = b"idempotency\x00" + path.encode() + b"\x00" + canonical.encode()
+    return hmac.new(secret, material, hashlib.sha256).hexdigest()
+
+
+class AnswerSeal:
+    """Keeps the answers of keyed requests at rest under AES-256-GCM.
+
+    A booklet's answer holds its codes and tokens, which are worth money: the database keeps
+    them only sealed, under a key derived from the service secret (which never enters the
+    database), and bound to the API key and Idempotency-Key they answer.
+    """
+
+    PREFIX = "sealed.v1."
+
+    def __init__(self, secret: bytes) -> None:
+        key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"voucher-service answers"
+        ).derive(secret)
+        self._aead = AESGCM(key)
+
+    def seal(self, body: str, idem: Idempotency) -> str:
+        nonce = os.urandom(12)
+        sealed = nonce + self._aead.encrypt(nonce, body.encode(), idem.bound)
+        return self.PREFIX + base64.urlsafe_b64encode(sealed).decode()
+
+    def open(self, stored: str, idem: Idempotency) -> str:
+        if not stored.startswith(self.PREFIX):
+            # An answer kept before sealing began: it ages out with the purge.
+            return stored
+        sealed = base64.urlsafe_b64decode(stored[len(self.PREFIX) :])
+        try:
+            return self._aead.decrypt(sealed[:12], sealed[12:], idem.bound).decode()
+        except InvalidTag:
+            raise StoredAnswerUnreadable(
+                "the stored answer of this Idempotency-Key does not open under the service "
+                "secret: it was altered or moved, or the secret changed"
+            ) from None
+
+
+class StoredAnswerUnreadable(RuntimeError):
+    """A sealed answer that does not open: the database or the secret is not what it was."""
+
 
 @dataclass(frozen=True)
 class StoredResponse:
@@ -33,7 +94,9 @@ class StoredResponse:
     body: str
 
 
-def claim(session: Session, idem: Idempotency, now: datetime) -> StoredResponse | None:
+def claim(
+    session: Session, idem: Idempotency, seal: AnswerSeal, now: datetime
+) -> StoredResponse | None:
     """Claim the key for this request, or return the answer its first success gave.
 
     On PostgreSQL a concurrent holder of the key makes the insert wait for its commit,
@@ -65,16 +128,17 @@ def claim(session: Session, idem: Idempotency, now: datetime) -> StoredResponse 
         raise IdempotencyKeyInUse("a request with this Idempotency-Key is still running")
     if row.fingerprint != idem.fingerprint:
         raise IdempotencyKeyReused("this Idempotency-Key was used for a different request")
-    return StoredResponse(row.status_code, row.body)
+    return StoredResponse(row.status_code, seal.open(row.body, idem))
 
 
-def store(session: Session, idem: Idempotency, status: int, body: str) -> None:
-    """Keep the successful answer with the key, in the same transaction as the change."""
+def store(session: Session, idem: Idempotency, status: int, sealed: str) -> None:
+    """Keep the successful answer, sealed, with the key, in the same transaction as the
+    change."""
     session.execute(
         update(IdempotencyRecord)
         .where(IdempotencyRecord.principal_id == idem.principal_id)
         .where(IdempotencyRecord.key == idem.key)
-        .values(status_code=status, body=body)
+        .values(status_code=status, body=sealed)
     )
 
 
@@ -104,14 +168,15 @@ def encode_body(view: dict[str, Any]) -> str:
 def run_once(
     session: Session,
     idem: Idempotency,
+    seal: AnswerSeal,
     now: datetime,
     status: int,
     produce: Callable[[], dict[str, Any]],
 ) -> Outcome:
-    """Claim the key, run the use case and keep its answer; or replay the first answer."""
-    stored = claim(session, idem, now)
+    """Claim the key, run the use case and keep its answer sealed; or replay the first."""
+    stored = claim(session, idem, seal, now)
     if stored is not None:
         return Outcome(stored.status, stored.body, replayed=True)
     body = encode_body(produce())
-    store(session, idem, status, body)
+    store(session, idem, status, seal.seal(body, idem))
     return Outcome(status, body, replayed=False)

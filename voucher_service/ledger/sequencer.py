@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -200,27 +199,3 @@ def _ensure_checkpoint(session: Session, ctx: ServiceContext, size: int) -> None
     if size > 0 and session.get(LedgerCheckpoint, size) is None:
         tree = frontier(session, size)
         sign_checkpoint(session, ctx, size, tree.root())
-
-
-class BackgroundSequencer:
-    """Runs the sequencer every few seconds, well within the maximum merge delay."""
-
-    def __init__(self, database: Database, ctx: ServiceContext) -> None:
-        self.database, self.ctx = database, ctx
-        self.interval = max(0.2, ctx.settings.merge_delay_seconds / 4)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="ledger-sequencer", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                integrate_all(self.database, self.ctx)
-            except Exception:  # the next round retries; a crash here must not kill the worker
-                log.exception("ledger sequencer round failed")

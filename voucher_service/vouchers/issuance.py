@@ -70,6 +70,7 @@ def issue_booklet(
         return run_once(
             session,
             idem,
+            ctx.answers,
             now,
             201,
             lambda: _issue(session, ctx, issuer, program_id, beneficiary_ref, size, now),

@@ -41,10 +41,11 @@ def redeem(
     rows: Rows,
     rule: dict[str, Any],
     idem: Idempotency,
-    body: str,
+    sealed: str,
     now: datetime,
 ) -> bool:
-    """Claim the voucher and write every row in one statement; False if nothing was written."""
+    """Claim the voucher and write every row in one statement; False if nothing was written.
+    `sealed` is the answer as kept with the key (AnswerSeal)."""
     record = cast(Table, IdempotencyRecord.__table__)
     rows = [
         *rows,
@@ -55,7 +56,7 @@ def redeem(
                 "key": idem.key,
                 "fingerprint": idem.fingerprint,
                 "status_code": 201,
-                "body": body,
+                "body": sealed,
                 "created_at": now,
             },
         ),

@@ -54,13 +54,15 @@ def verify(
     token: str | None,
     code: str | None,
     now: datetime,
+    address: str | None = None,
 ) -> dict[str, Any]:
-    """What a redemption would meet, without changing anything."""
+    """What a redemption would meet, without changing anything; `address` is the client's,
+    whose failed code lookups are counted as well as the partner's."""
     assert partner.partner_id is not None
     ref = identify(ctx, token, code)
-    ensure_codes_allowed(ctx, ref, partner.partner_id)
+    ensure_codes_allowed(ctx, ref, partner.partner_id, address)
     with database.read() as session:
-        voucher, reason = _examine(session, ctx, ref, partner.partner_id, now)
+        voucher, reason = _examine(session, ctx, ref, partner.partner_id, now, address=address)
     expired = ref.expired_token(now)
     if isinstance(reason, PartnerNotEligible):
         raise reason  # another programme's voucher: nothing to tell about it
@@ -92,6 +94,7 @@ def redeem(
     service: str | None,
     idem: Idempotency,
     now: datetime,
+    address: str | None = None,
 ) -> Outcome:
     """Flip the voucher from issued to redeemed, once: the conditional UPDATE is the guard.
 
@@ -104,7 +107,7 @@ def redeem(
         done = redeem_in_one_statement(database, ctx, partner, ref, service, idem, now)
         if done is not None:
             return done
-    return redeem_in_transaction(database, ctx, partner, ref, service, idem, now)
+    return redeem_in_transaction(database, ctx, partner, ref, service, idem, now, address)
 
 
 def redeem_in_transaction(
@@ -115,11 +118,17 @@ def redeem_in_transaction(
     service: str | None,
     idem: Idempotency,
     now: datetime,
+    address: str | None = None,
 ) -> Outcome:
     """The general executor: the rule and the rows in a transaction, with the key's claim."""
     with database.atomic() as session:
         return run_once(
-            session, idem, now, 201, lambda: _redeem(session, ctx, partner, ref, service, now)
+            session,
+            idem,
+            ctx.answers,
+            now,
+            201,
+            lambda: _redeem(session, ctx, partner, ref, service, now, address),
         )
 
 
@@ -152,7 +161,8 @@ def redeem_in_one_statement(
     )
     body = encode_body(made.view)
     rule = parameters(ref, program_id, partner.partner_id, now)
-    if not one_statement.redeem(database, made.rows, rule, idem, body, now):
+    sealed = ctx.answers.seal(body, idem)
+    if not one_statement.redeem(database, made.rows, rule, idem, sealed, now):
         return None
     return Outcome(201, body, replayed=False)
 
@@ -164,12 +174,13 @@ def _redeem(
     ref: VoucherRef,
     service: str | None,
     now: datetime,
+    address: str | None = None,
 ) -> dict[str, Any]:
     assert partner.partner_id is not None
     expired = ref.expired_token(now)
     if expired is not None:
         raise expired
-    ensure_codes_allowed(ctx, ref, partner.partner_id)
+    ensure_codes_allowed(ctx, ref, partner.partner_id, address)
     program_id = program_id_of(ctx, ref, session.scalar)
     claimed = session.execute(
         claim(ref.by_token).returning(
@@ -178,7 +189,7 @@ def _redeem(
         parameters(ref, program_id, partner.partner_id, now),
     ).first()
     if claimed is None:
-        _, reason = _examine(session, ctx, ref, partner.partner_id, now, program_id)
+        _, reason = _examine(session, ctx, ref, partner.partner_id, now, program_id, address)
         raise reason or VoucherAlreadyRedeemed("this voucher was redeemed a moment ago")
     voucher_id, program_id, value, jti = claimed
     made = prepare_redemption(
@@ -207,12 +218,14 @@ def _examine(
     partner_id: str,
     now: datetime,
     program_id: str | None = None,
+    address: str | None = None,
 ) -> tuple[Voucher, ServiceError | None]:
-    """The voucher and the rule's refusal; not-found (rate-limited for codes) when not ours."""
+    """The voucher and the rule's refusal; not-found (rate-limited for codes) when not ours.
+    An unknown code counts against the partner and the client's address."""
     program_id = program_id or program_id_of(ctx, ref, session.scalar)
     found = examine(session, ref, program_id, partner_id, now)
     if found is None:
-        if not ref.by_token and not ctx.limiter.record_failure(partner_id):
+        if not ref.by_token and not ctx.limiter.record_failure(partner_id, address):
             raise _too_many_codes(ctx)
         raise VoucherNotFound(
             "unknown voucher" if ref.by_token else "no voucher of ours has this code"
@@ -220,17 +233,21 @@ def _examine(
     return found
 
 
-def ensure_codes_allowed(ctx: ServiceContext, ref: VoucherRef, partner_id: str) -> None:
-    """A partner over its allowance of unknown codes has every code refused, the right ones
-    too, until the window ends: the limit must not tell a good guess from a bad one."""
-    if not ref.by_token and ctx.limiter.over_limit(partner_id):
+def ensure_codes_allowed(
+    ctx: ServiceContext, ref: VoucherRef, partner_id: str, address: str | None = None
+) -> None:
+    """A partner, or a client address, over its allowance of unknown codes has every code
+    refused, the right ones too, until the window ends: the limit must not tell a good guess
+    from a bad one. Tokens are never limited (nor is the limiter's store asked about them)."""
+    if not ref.by_token and ctx.limiter.over_limit(partner_id, address):
         raise _too_many_codes(ctx)
 
 
 def _too_many_codes(ctx: ServiceContext) -> RateLimited:
     window = ctx.settings.code_failure_window_seconds
     return RateLimited(
-        "too many unknown codes: every code is refused until the minute is over",
+        "too many unknown codes from this partner or this address: every code is refused "
+        "until the window is over",
         retry_after=seconds_left(window),
     )
 

@@ -6,15 +6,17 @@ import logging
 
 import psycopg
 from flask import Flask, Response
+from sqlalchemy.exc import InternalError as SQLAlchemyInternalError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from voucher_service.config import Settings
 from voucher_service.context import ServiceContext
 from voucher_service.db import Database
 from voucher_service.errors import ServiceError, ServiceUnavailable
-from voucher_service.ledger.sequencer import BackgroundSequencer
+from voucher_service.jobs import BackgroundJobs, periodic_jobs
 from voucher_service.services import Services
 from voucher_service.web import admin, ledger, public, vouchers
 from voucher_service.web.helpers import MAX_BODY_BYTES, secure_headers
@@ -33,6 +35,8 @@ def create_app(
     database = database or Database(settings.database_url)
     context = ServiceContext.from_settings(settings)
     app = Flask(__name__)
+    _trust_proxies(app, settings)
+    _warn_of_a_count_per_process(settings)
     app.config["PUBLIC_BASE_URL"] = settings.public_base_url
     app.json.sort_keys = False  # type: ignore[attr-defined]
     # Werkzeug refuses a larger body with 413 from its Content-Length (or once a chunked one
@@ -44,9 +48,29 @@ def create_app(
     _register_error_handlers(app)
     app.after_request(secure_headers)
     if settings.run_sequencer if start_sequencer is None else start_sequencer:
-        services.sequencer = BackgroundSequencer(database, context)
-        services.sequencer.start()
+        services.jobs = BackgroundJobs(periodic_jobs(database, context))
+        services.jobs.start()
     return app
+
+
+def _trust_proxies(app: Flask, settings: Settings) -> None:
+    """The client's address (request.remote_addr) is the one the outermost trusted proxy
+    saw: the N-th X-Forwarded-For entry from the right. With none, the header is never read:
+    anyone could write it."""
+    if settings.trusted_proxies > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
+
+
+def _warn_of_a_count_per_process(settings: Settings) -> None:
+    if not settings.redis_url:
+        log.warning(
+            "REDIS_URL is not set: failed code lookups are counted per worker process, so "
+            "each worker allows its own %d per partner and %d per client address every %d s; "
+            "set REDIS_URL to share the count across workers and hosts",
+            settings.code_failures_per_window,
+            settings.code_failures_per_address,
+            settings.code_failure_window_seconds,
+        )
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -86,6 +110,16 @@ def _register_error_handlers(app: Flask) -> None:
         # committed, and a retry may well pass.
         log.warning("database unavailable: %s", error)
         return service_error_response(ServiceUnavailable("the database cannot be reached"))
+
+    @app.errorhandler(SQLAlchemyInternalError)
+    @app.errorhandler(psycopg.errors.ReadOnlySqlTransaction)
+    def on_database_internal(error: Exception) -> Response:
+        original = getattr(error, "orig", error)
+        if isinstance(original, psycopg.errors.ReadOnlySqlTransaction):
+            # A standby, or a database set read-only for maintenance: nothing was written.
+            log.warning("database read-only: %s", original)
+            return service_error_response(ServiceUnavailable("the database is read-only"))
+        return on_unexpected(error)
 
     @app.errorhandler(Exception)
     def on_unexpected(error: Exception) -> Response:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime
 from typing import Any
@@ -11,7 +10,7 @@ from flask import Response, current_app, request
 
 from voucher_service.clock import parse_time
 from voucher_service.errors import IdempotencyKeyRequired, InvalidRequest
-from voucher_service.idempotency.api import Idempotency, Outcome
+from voucher_service.idempotency.api import Idempotency, Outcome, fingerprint
 from voucher_service.schemas import check_text, validate
 from voucher_service.services import Services
 
@@ -53,10 +52,8 @@ def idempotency(principal_id: str, body: dict[str, Any]) -> Idempotency:
             "the Idempotency-Key must be 1 to 255 printable ASCII characters",
             [{"path": "Idempotency-Key", "message": "1 to 255 printable ASCII characters"}],
         )
-    # Keys sorted, no white space: the same request re-serialised has the same fingerprint.
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    material = request.path.encode() + b"\x00" + canonical.encode()
-    return Idempotency(principal_id, key, hashlib.sha256(material).hexdigest())
+    secret = services().context.keys.secret
+    return Idempotency(principal_id, key, fingerprint(secret, request.path, body))
 
 
 def json_response(body: Any, status: int = 200) -> Response:

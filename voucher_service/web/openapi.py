@@ -318,6 +318,8 @@ def _operation(
         del operation["requestBody"]["description"]
     for problem in problems:
         operation["responses"][str(problem)] = _content(PROBLEM, "problem", "Problem")
+    if roles is not None:  # the database (or, for codes, Redis) out of reach
+        operation["responses"]["503"] = _content(PROBLEM, "problem", "Problem")
     return operation
 
 
@@ -337,6 +339,7 @@ def _raw_operation(
         operation["description"] = "Roles: " + ", ".join(roles) + "."
         operation["responses"]["401"] = _content(PROBLEM, "problem", "Problem")
         operation["responses"]["403"] = _content(PROBLEM, "problem", "Problem")
+        operation["responses"]["503"] = _content(PROBLEM, "problem", "Problem")
     if "{slug}" in path:
         operation["parameters"] = [
             {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}

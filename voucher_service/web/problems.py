@@ -93,10 +93,14 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
         "This address does not accept this HTTP method.",
     ),
     "service-unavailable": (
-        "Le service ne joint pas sa base de données pour l'instant ; rien n'a été modifié. "
-        "Réessayez dans quelques secondes (en-tête Retry-After).",
-        "The service cannot reach its database right now; nothing was changed. Try again in "
-        "a few seconds (Retry-After header).",
+        "Le service ne joint pas sa base de données (ou, pour une recherche par code, son "
+        "compteur de tentatives) pour l'instant ; rien n'a été modifié. Réessayez dans "
+        "quelques secondes (en-tête Retry-After). Si seul le compteur manque, un bon scanné "
+        "par son QR code est encore accepté.",
+        "The service cannot reach its database (or, for a lookup by code, its attempt "
+        "counter) right now; nothing was changed. Try again in a few seconds (Retry-After "
+        "header). When only the counter is missing, a voucher scanned by its QR code is still "
+        "accepted.",
     ),
     "request-too-large": (
         "Le corps de la requête dépasse 64 Kio ; il a été refusé sans être lu.",

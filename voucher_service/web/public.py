@@ -6,7 +6,7 @@ from flask import Blueprint, Response
 
 from voucher_service.clock import now
 from voucher_service.errors import NotFound
-from voucher_service.health import ready
+from voucher_service.health import not_ready
 from voucher_service.vouchers.jwks import published_keys
 from voucher_service.web.helpers import json_response, services
 from voucher_service.web.openapi import openapi_document
@@ -30,8 +30,9 @@ def get_health() -> Response:
 
 @blueprint.get("/readyz")
 def get_ready() -> Response:
-    if not ready(services().database):
-        return problem_response("service-unavailable", 503, "the database does not answer")
+    reason = not_ready(services().database)
+    if reason is not None:
+        return problem_response("service-unavailable", 503, reason)
     return json_response({"status": "ok", "database": "ok"})
 
 

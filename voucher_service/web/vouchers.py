@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, g
+from flask import Blueprint, Response, g, request
 
 from voucher_service.clock import now
 from voucher_service.vouchers import issuance, redemption
@@ -55,7 +55,13 @@ def post_verify() -> Response:
     body = json_body("voucher-verify.request")
     svc = services()
     view = redemption.verify(
-        svc.database, svc.context, g.principal, body.get("token"), body.get("code"), now()
+        svc.database,
+        svc.context,
+        g.principal,
+        body.get("token"),
+        body.get("code"),
+        now(),
+        address=request.remote_addr,  # the real client's, behind VOUCHER_SERVICE_TRUSTED_PROXIES
     )
     return json_response(view)
 
@@ -74,6 +80,7 @@ def post_redemption() -> Response:
         body.get("service"),
         idempotency(g.principal.id, body),
         now(),
+        address=request.remote_addr,
     )
     return outcome_response(outcome)
 
