@@ -26,6 +26,7 @@ PG_URL = os.environ.get(
     "VOUCHER_TEST_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/test"
 )
 IN_CI = os.environ.get("CI") == "true"
+REDIS_URL = os.environ.get("VOUCHER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
@@ -286,6 +287,22 @@ def make_world(app: Flask, client: FlaskClient, **program: Any) -> World:
 @pytest.fixture
 def world(app: Flask, client: FlaskClient) -> World:
     return make_world(app, client)
+
+
+@pytest.fixture
+def redis_client() -> Iterator[Any]:
+    """The real Redis (CI runs one); skipped when absent outside CI."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.RedisError:
+        if IN_CI:
+            raise
+        pytest.skip(f"Redis at {REDIS_URL} does not answer")
+    yield client
+    client.close()
 
 
 def with_settings(settings: Settings, **changes: Any) -> Settings:

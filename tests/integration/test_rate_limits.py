@@ -6,7 +6,6 @@ tokens are still redeemed."""
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import uuid
 from typing import Any
@@ -15,13 +14,12 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from tests.conftest import World, make_world, with_settings
+from tests.conftest import REDIS_URL, World, make_world, with_settings
 from voucher_service.config import Settings
 from voucher_service.db import Database
 from voucher_service.vouchers.codes import check_character
 from voucher_service.web.app import create_app
 
-REDIS_URL = os.environ.get("VOUCHER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CLOSED_PORT = "redis://127.0.0.1:1/0"
 VERIFY, REDEEM = "/v1/vouchers/verify", "/v1/redemptions"
 
@@ -180,19 +178,6 @@ def test_an_unreachable_redis_refuses_code_lookups_with_503_and_tokens_still_red
     redeemed = lookup(world, REDEEM, key=key, token=voucher["token"])
     assert redeemed.status_code == 201, redeemed.json
     assert redeemed.json["voucher_id"] == voucher["id"]
-
-
-@pytest.fixture
-def redis_client() -> Any:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.RedisError:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"Redis at {REDIS_URL} does not answer")
-    yield client
-    client.close()
 
 
 def test_the_limits_in_redis_are_shared_by_every_worker(

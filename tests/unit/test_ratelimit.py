@@ -3,7 +3,6 @@ Redis for all workers; a Redis that cannot be reached is a 503, never a hang."""
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from tests.conftest import REDIS_URL
 from voucher_service.config import ConfigurationError, Settings
 from voucher_service.errors import ServiceUnavailable
 from voucher_service.vouchers.ratelimit import (
@@ -21,21 +21,7 @@ from voucher_service.vouchers.ratelimit import (
     make_limiter,
 )
 
-REDIS_URL = os.environ.get("VOUCHER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CLOSED_PORT = "redis://127.0.0.1:1/0"
-
-
-@pytest.fixture
-def redis_client() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.RedisError:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"Redis at {REDIS_URL} does not answer")
-    yield client
-    client.close()
 
 
 @pytest.fixture
