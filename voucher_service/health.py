@@ -1,7 +1,9 @@
-"""Whether the service can serve requests now: the database answers and can take writes."""
+"""Whether the service can serve requests now: its JSON Schemas load, and the database answers
+and can take writes."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -10,15 +12,25 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from voucher_service.db import Database
+from voucher_service.schemas import all_schemas
 
 # Below this, SQLite's next checkpoint or page split may fail with "disk I/O error".
 MIN_FREE_BYTES = 64 * 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 
 def not_ready(database: Database, min_free_bytes: int | None = None) -> str | None:
     """Why a request would fail now, or None when ready: the database must answer, and
     take writes (PostgreSQL not a read-only standby; SQLite's file and folder writable with
-    room left on their disk). Cheap enough for a probe every few seconds: no write lock."""
+    room left on their disk), and the JSON Schemas that validate every body must load (an
+    install without them would fail every request). Cheap enough for a probe every few
+    seconds: no write lock, and the schemas are read once."""
+    try:
+        all_schemas()
+    except (RuntimeError, OSError, ValueError) as error:
+        log.error("not ready: %s", error)  # the path stays in the log, not in the answer
+        return "the JSON Schemas cannot be loaded"
     try:
         with database.read() as session:
             if database.dialect == "postgresql":

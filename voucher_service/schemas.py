@@ -13,21 +13,32 @@ from referencing import Registry, Resource
 
 from voucher_service.errors import InvalidRequest
 
+# In the package: in a checkout, a link to the top-level `schemas/` (their one source); in a
+# wheel, their copy (pyproject.toml's package-data).
+PACKAGED = Path(__file__).parent / "jsonschemas"
+
 
 def schemas_dir() -> Path:
+    """Where the JSON Schemas are: VOUCHER_SERVICE_SCHEMAS if set, else inside the package;
+    in a checkout whose link did not survive (a system without symbolic links), the
+    top-level `schemas/` beside `pyproject.toml`."""
     configured = os.environ.get("VOUCHER_SERVICE_SCHEMAS")
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parents[1] / "schemas"
+    checkout = Path(__file__).resolve().parents[1]
+    if not PACKAGED.is_dir() and (checkout / "pyproject.toml").is_file():
+        return checkout / "schemas"
+    return PACKAGED
 
 
 @cache
 def all_schemas() -> dict[str, dict[str, Any]]:
     """Every schema by its file name without `.json`."""
     directory = schemas_dir()
-    if not directory.is_dir():
+    found = sorted(directory.glob("*.json")) if directory.is_dir() else []
+    if not found:
         raise RuntimeError(f"the JSON Schemas are missing: {directory} (VOUCHER_SERVICE_SCHEMAS)")
-    return {path.stem: json.loads(path.read_text()) for path in sorted(directory.glob("*.json"))}
+    return {path.stem: json.loads(path.read_bytes()) for path in found}
 
 
 @cache
@@ -68,6 +79,11 @@ PLAIN_MESSAGES = {
 
 def plain_message(error: Any) -> str:
     """The violation in words, never the schema's internals."""
+    if error.validator == "pattern":
+        # jsonschema's own message recites the regular expression; the field's description
+        # says the form in words.
+        hint = error.schema.get("description") if isinstance(error.schema, dict) else None
+        return "is not in the expected form" + (f": {hint}" if hint else "")
     message: str = PLAIN_MESSAGES.get(error.validator, error.message)
     return message
 
