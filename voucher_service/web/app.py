@@ -12,14 +12,16 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from voucher_service.config import Settings
+from voucher_service.config import Settings, warnings_for
 from voucher_service.context import ServiceContext
 from voucher_service.db import Database
 from voucher_service.errors import ServiceError, ServiceUnavailable
 from voucher_service.jobs import BackgroundJobs, periodic_jobs
+from voucher_service.logs import configure_logging
 from voucher_service.services import Services
 from voucher_service.web import admin, ledger, public, vouchers
 from voucher_service.web.helpers import MAX_BODY_BYTES, secure_headers
+from voucher_service.web.observability import observe_requests
 from voucher_service.web.problems import problem_response, service_error_response
 
 log = logging.getLogger(__name__)
@@ -32,11 +34,14 @@ def create_app(
     start_sequencer: bool | None = None,
 ) -> Flask:
     settings = settings or Settings.from_env()
+    configure_logging(settings)
     database = database or Database(settings.database_url)
     context = ServiceContext.from_settings(settings)
     app = Flask(__name__)
     _trust_proxies(app, settings)
     _warn_of_a_count_per_process(settings)
+    for warning in warnings_for(settings):
+        log.warning(warning)
     app.config["PUBLIC_BASE_URL"] = settings.public_base_url
     app.json.sort_keys = False  # type: ignore[attr-defined]
     # Werkzeug refuses a larger body with 413 from its Content-Length (or once a chunked one
@@ -44,6 +49,7 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     services = Services(database, context)
     app.extensions["voucher_service"] = services
+    observe_requests(app)  # first, so that its request id is bound before any other hook
     _register_blueprints(app)
     _register_error_handlers(app)
     app.after_request(secure_headers)
