@@ -1,13 +1,20 @@
-"""The one clock of the service, replaceable in tests."""
+"""The one clock of the service, replaceable in tests, and how times enter and leave it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from zoneinfo import ZoneInfo
 
 from voucher_service.errors import InvalidRequest
 
 _source: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
+
+# Days are the days of the people the programmes serve: a date given alone is a day in Paris.
+LOCAL_ZONE = "Europe/Paris"
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 
 def now() -> datetime:
@@ -35,12 +42,32 @@ def parse_rfc3339(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-def parse_time(text: str, path: str) -> datetime:
-    """An RFC 3339 time from a request (a body field or a query parameter at `path`), or 400."""
+@cache
+def local_zone() -> ZoneInfo:
+    return ZoneInfo(LOCAL_ZONE)
+
+
+def day_boundary(day: date, *, day_end: bool = False) -> datetime:
+    """The instant a day of Europe/Paris begins, or with `day_end` the instant it ends (the
+    next day's midnight, so that `< end` keeps the whole day), in UTC. Midnight exists on
+    every day there: the clocks change at 02:00 and 03:00."""
+    start = day + timedelta(days=1) if day_end else day
+    return datetime.combine(start, time(0), tzinfo=local_zone()).astimezone(UTC)
+
+
+def parse_time(text: str, path: str, *, day_end: bool = False) -> datetime:
+    """A time from a request (a body field or a query parameter at `path`), or 400: an RFC 3339
+    time, or a date (YYYY-MM-DD), a day of Europe/Paris: its first instant, or with `day_end`
+    the instant it ends (a `valid_until`, a `to`: through the end of that day)."""
     try:
+        if _DATE_ONLY.fullmatch(text):
+            return day_boundary(date.fromisoformat(text), day_end=day_end)
         return parse_rfc3339(text)
     except (ValueError, OverflowError):  # a year 9999 time with an offset overflows in UTC
         raise InvalidRequest(
-            f"{path.lstrip('/')} is not an RFC 3339 time",
-            [{"path": path, "message": "RFC 3339 time"}],
+            f"{path.lstrip('/')} is neither an RFC 3339 time nor a date (YYYY-MM-DD)",
+            [{"path": path, "message": TIME_FORMS}],
         ) from None
+
+
+TIME_FORMS = "an RFC 3339 time (2027-01-01T00:00:00Z) or a date (2027-01-01, a day in Paris)"

@@ -108,6 +108,15 @@ def list_api_keys(database: Database) -> dict[str, Any]:
         return {"items": [api_key_record(key) for key in keys]}
 
 
+def get_api_key(database: Database, key_id: str) -> dict[str, Any]:
+    """One key as it is listed: never its secret."""
+    with database.read() as session:
+        api_key = session.get(ApiKey, key_id)
+        if api_key is None:
+            raise NotFound(f"no API key {key_id}")
+        return api_key_record(api_key)
+
+
 def revoke_api_key(database: Database, key_id: str, now: datetime) -> dict[str, Any]:
     """The key stops working at once here, and within CACHE_SECONDS on every worker; a key
     revoked already keeps its first revocation time."""

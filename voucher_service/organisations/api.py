@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from voucher_service.auth.api import Principal
 from voucher_service.clock import rfc3339
 from voucher_service.db import Database
-from voucher_service.errors import InvalidRequest
+from voucher_service.errors import InvalidRequest, NotFound
 from voucher_service.organisations.models import Organisation, organisation_programs
+from voucher_service.pagination import page_of
 from voucher_service.programs.models import Program
 
 
@@ -34,6 +38,52 @@ def create_organisation(
     """A new distributor, affiliated to the programmes it hands out, as the API shows it."""
     with database.atomic() as session:
         return organisation_view(session, add_organisation(session, data, now))
+
+
+def get_organisation(
+    database: Database, principal: Principal, organisation_id: str
+) -> dict[str, Any]:
+    """An organisation; an issuer sees its own only (the others, not found)."""
+    with database.read() as session:
+        organisation = session.get(Organisation, organisation_id)
+        if organisation is None or (
+            principal.role == "issuer" and principal.organisation_id != organisation.id
+        ):
+            raise NotFound(f"no organisation {organisation_id}")
+        return organisation_view(session, organisation)
+
+
+def list_organisations(database: Database, limit: int, cursor: str | None) -> dict[str, Any]:
+    """Every organisation, oldest first, a page at a time."""
+    with database.read() as session:
+        page, next_cursor = page_of(
+            session, select(Organisation), Organisation.created_at, Organisation.id, limit, cursor
+        )
+        programs = programs_by_organisation(session, [o.id for o in page])
+        return {
+            "items": [_view(o, programs[o.id]) for o in page],
+            "next_cursor": next_cursor,
+        }
+
+
+def add_program_to_organisation(
+    database: Database, organisation_id: str, program_id: str
+) -> dict[str, Any]:
+    """The organisation now distributes the programme too; adding it again changes nothing."""
+    with database.atomic() as session:
+        organisation = session.get(Organisation, organisation_id)
+        if organisation is None:
+            raise NotFound(f"no organisation {organisation_id}")
+        if session.get(Program, program_id) is None:
+            raise NotFound(f"no programme {program_id}")
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        # A concurrent identical request meets the primary key: nothing twice, no error.
+        session.execute(
+            dialect.insert(organisation_programs)
+            .values(organisation_id=organisation.id, program_id=program_id)
+            .on_conflict_do_nothing()
+        )
+        return organisation_view(session, organisation)
 
 
 def add_organisation(session: Session, data: OrganisationInput, now: datetime) -> Organisation:
@@ -62,20 +112,31 @@ def ensure_programs_exist(session: Session, program_ids: list[str]) -> None:
 
 
 def organisation_program_ids(session: Session, organisation_id: str) -> list[str]:
-    return sorted(
-        session.scalars(
-            select(organisation_programs.c.program_id).where(
-                organisation_programs.c.organisation_id == organisation_id
-            )
+    return programs_by_organisation(session, [organisation_id])[organisation_id]
+
+
+def programs_by_organisation(session: Session, organisation_ids: list[str]) -> dict[str, list[str]]:
+    """The programmes each of these organisations distributes, in one query."""
+    found: dict[str, list[str]] = defaultdict(list)
+    rows = session.execute(
+        select(organisation_programs.c.organisation_id, organisation_programs.c.program_id).where(
+            organisation_programs.c.organisation_id.in_(organisation_ids)
         )
     )
+    for organisation_id, program_id in rows:
+        found[organisation_id].append(program_id)
+    return {organisation_id: sorted(found[organisation_id]) for organisation_id in organisation_ids}
 
 
 def organisation_view(session: Session, organisation: Organisation) -> dict[str, Any]:
+    return _view(organisation, organisation_program_ids(session, organisation.id))
+
+
+def _view(organisation: Organisation, programs: list[str]) -> dict[str, Any]:
     return {
         "id": organisation.id,
         "name": organisation.name,
         "kind": organisation.kind,
-        "programs": organisation_program_ids(session, organisation.id),
+        "programs": programs,
         "created_at": rfc3339(organisation.created_at),
     }

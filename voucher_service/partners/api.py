@@ -11,9 +11,10 @@ from sqlalchemy import Select, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from voucher_service.auth.api import Principal
 from voucher_service.clock import rfc3339
 from voucher_service.db import Database
-from voucher_service.errors import Conflict, InvalidRequest
+from voucher_service.errors import Conflict, InvalidRequest, NotFound
 from voucher_service.organisations.api import ensure_programs_exist
 from voucher_service.partners.models import Partner, partner_programs
 from voucher_service.partners.siret import is_valid_siret
@@ -42,6 +43,16 @@ def create_partner(database: Database, data: PartnerInput, now: datetime) -> dic
     """A qualified venue, affiliated to its programmes, as the API shows it."""
     with database.atomic() as session:
         partner = add_partner(session, data, now)
+        return partner_view(partner, partner_program_ids(session, partner.id))
+
+
+def get_partner(database: Database, principal: Principal, partner_id: str) -> dict[str, Any]:
+    """A venue with its SIRET and programmes: for the admin, and for the venue itself (to
+    another partner, not found)."""
+    with database.read() as session:
+        partner = session.get(Partner, partner_id)
+        if partner is None or (principal.role == "partner" and principal.partner_id != partner.id):
+            raise NotFound(f"no partner {partner_id}")
         return partner_view(partner, partner_program_ids(session, partner.id))
 
 

@@ -1,4 +1,5 @@
-"""Use cases of programmes: create one (allocating its budget), show one with its figures."""
+"""Use cases of programmes: create one (allocating its budget), show and list them with their
+figures."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from voucher_service.errors import Conflict, InvalidRequest, NotFound
 from voucher_service.ledger import kinds
 from voucher_service.ledger.writes import write_transfer
 from voucher_service.organisations.api import organisation_program_ids
-from voucher_service.programs.figures import program_figures
+from voucher_service.organisations.models import organisation_programs
+from voucher_service.pagination import page_of
+from voucher_service.programs.figures import program_figures, programs_figures
 from voucher_service.programs.models import Program
 
 
@@ -42,8 +45,9 @@ class ProgramInput:
         return cls(
             **{
                 **body,
+                # A date alone: from the start of that day, until the end of that day (Paris).
                 "valid_from": parse_time(body["valid_from"], "/valid_from"),
-                "valid_until": parse_time(body["valid_until"], "/valid_until"),
+                "valid_until": parse_time(body["valid_until"], "/valid_until", day_end=True),
             }
         )
 
@@ -61,6 +65,25 @@ def get_program(database: Database, principal: Principal, program_id: str) -> di
         program = load_program(session, program_id)
         ensure_visible(session, principal, program)
         return program_view(program, program_figures(session, program.id))
+
+
+def list_programs(
+    database: Database, principal: Principal, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    """Programmes, oldest first, a page at a time, with their figures: every one for the admin
+    and the auditor, those its organisation distributes for an issuer."""
+    query = select(Program)
+    if principal.role == "issuer":
+        query = query.join(
+            organisation_programs, organisation_programs.c.program_id == Program.id
+        ).where(organisation_programs.c.organisation_id == principal.organisation_id)
+    with database.read() as session:
+        page, next_cursor = page_of(session, query, Program.created_at, Program.id, limit, cursor)
+        figures = programs_figures(session, [p.id for p in page])
+        return {
+            "items": [program_view(p, figures[p.id]) for p in page],
+            "next_cursor": next_cursor,
+        }
 
 
 def add_program(session: Session, data: ProgramInput, now: datetime) -> Program:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from voucher_service.ledger import accounts, kinds
-from voucher_service.ledger.balances import balance, current_totals
+from voucher_service.ledger.balances import Totals, balance, current_totals
 
 
 def available_cents(session: Session, program_id: str) -> int:
@@ -16,9 +16,26 @@ def available_cents(session: Session, program_id: str) -> int:
 
 def program_figures(session: Session, program_id: str) -> dict[str, int]:
     """The figures of CONTRACT §5, each a balance or what one kind moved through an account."""
+    return programs_figures(session, [program_id])[program_id]
+
+
+def programs_figures(session: Session, program_ids: list[str]) -> dict[str, dict[str, int]]:
+    """The figures of several programmes (a page of them), from one read of their totals."""
+    wanted = [
+        account
+        for program_id in program_ids
+        for account in (
+            accounts.program_available(program_id),
+            accounts.program_outstanding(program_id),
+        )
+    ]
+    totals = current_totals(session, wanted) if wanted else {}
+    return {program_id: _figures(totals, program_id) for program_id in program_ids}
+
+
+def _figures(totals: Totals, program_id: str) -> dict[str, int]:
     available = accounts.program_available(program_id)
     outstanding = accounts.program_outstanding(program_id)
-    totals = current_totals(session, [available, outstanding])
 
     def moved(account: str, kind: kinds.Kind) -> int:
         return totals.get((account, kind.name), 0)

@@ -14,7 +14,11 @@ ISSUED, REDEEMED, CANCELLED, EXPIRED = "issued", "redeemed", "cancelled", "expir
 
 class Booklet(Base):
     __tablename__ = "booklets"
-    __table_args__ = (Index("ix_booklets_beneficiary", "program_id", "beneficiary_hash"),)
+    __table_args__ = (
+        Index("ix_booklets_beneficiary", "program_id", "beneficiary_hash"),
+        # A person's booklets within the organisation that knows their case reference.
+        Index("ix_booklets_organisation_beneficiary", "organisation_id", "beneficiary_hash"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))

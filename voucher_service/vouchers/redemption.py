@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, and_, or_, select, update
+from sqlalchemy import Select, Table, select, update
 from sqlalchemy.orm import Session
 
 from voucher_service.auth.api import Principal
-from voucher_service.clock import parse_rfc3339, rfc3339
+from voucher_service.clock import rfc3339
 from voucher_service.context import ServiceContext
 from voucher_service.db import Database
 from voucher_service.errors import (
-    InvalidRequest,
     InvalidVoucherToken,
     NotFound,
     PartnerNotEligible,
@@ -31,6 +29,7 @@ from voucher_service.ids import new_id
 from voucher_service.ledger import kinds
 from voucher_service.ledger.transfers import RecordedTransfer
 from voucher_service.ledger.writes import Rows, transfer_rows, write_rows, write_transfer
+from voucher_service.pagination import page_of
 from voucher_service.programs.models import Program
 from voucher_service.vouchers import one_statement
 from voucher_service.vouchers.claimable import (
@@ -405,43 +404,26 @@ def list_redemptions(
     cursor: str | None,
 ) -> dict[str, Any]:
     """Redemptions in time order, a page at a time; a partner sees only its own."""
-    query = select(Redemption).order_by(Redemption.redeemed_at, Redemption.id).limit(limit + 1)
+    query = select(Redemption)
     if principal.role == "partner":
         query = query.where(Redemption.partner_id == principal.partner_id)
     if start is not None:
         query = query.where(Redemption.redeemed_at >= start)
     if end is not None:
         query = query.where(Redemption.redeemed_at < end)
-    if cursor is not None:
-        after_time, after_id = decode_cursor(cursor)
-        query = query.where(
-            or_(
-                Redemption.redeemed_at > after_time,
-                and_(Redemption.redeemed_at == after_time, Redemption.id > after_id),
-            )
-        )
     with database.read() as session:
-        rows = list(session.scalars(query))
-        page = rows[:limit]
-        more = len(rows) > limit
-        return {
-            "items": [redemption_view(r) for r in page],
-            "next_cursor": encode_cursor(page[-1].redeemed_at, page[-1].id) if more else None,
-        }
+        page, next_cursor = page_of(
+            session, query, Redemption.redeemed_at, Redemption.id, limit, cursor
+        )
+        return {"items": [redemption_view(r) for r in page], "next_cursor": next_cursor}
 
 
-def encode_cursor(moment: datetime, row_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{moment.isoformat()}|{row_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment, row_id = raw.split("|", 1)
-        if "\x00" in row_id or len(row_id) > 36:
-            raise ValueError("not one of our ids")
-        return parse_rfc3339(moment), row_id
-    except (ValueError, UnicodeDecodeError, OverflowError):
-        raise InvalidRequest(
-            "the cursor is not one we gave", [{"path": "cursor", "message": "unknown cursor"}]
-        ) from None
+def get_redemption(database: Database, principal: Principal, redemption_id: str) -> dict[str, Any]:
+    """One redemption; another partner's is reported missing, as if it did not exist."""
+    with database.read() as session:
+        redemption = session.get(Redemption, redemption_id)
+        if redemption is None or (
+            principal.role == "partner" and redemption.partner_id != principal.partner_id
+        ):
+            raise NotFound(f"no redemption {redemption_id}")
+        return redemption_view(redemption)

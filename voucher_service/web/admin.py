@@ -6,14 +6,21 @@ from typing import Any
 
 from flask import Blueprint, Response, g
 
-from voucher_service.auth.api import create_api_key, list_api_keys, revoke_api_key
+from voucher_service.auth.api import create_api_key, get_api_key, list_api_keys, revoke_api_key
 from voucher_service.clock import now
 from voucher_service.errors import InvalidRequest
-from voucher_service.organisations.api import OrganisationInput, create_organisation
-from voucher_service.partners.api import PartnerInput, create_partner, find_partners
-from voucher_service.programs.api import ProgramInput, create_program, get_program
+from voucher_service.organisations.api import (
+    OrganisationInput,
+    add_program_to_organisation,
+    create_organisation,
+    get_organisation,
+    list_organisations,
+)
+from voucher_service.partners.api import PartnerInput, create_partner, find_partners, get_partner
+from voucher_service.programs.api import ProgramInput, create_program, get_program, list_programs
 from voucher_service.web.auth import requires
 from voucher_service.web.helpers import (
+    created,
     json_body,
     json_response,
     query_int,
@@ -28,7 +35,14 @@ blueprint = Blueprint("admin", __name__, url_prefix="/v1")
 @requires("admin")
 def post_program() -> Response:
     data = ProgramInput.from_body(json_body("program-create.request"))
-    return json_response(create_program(services().database, data, now()), 201)
+    return created(create_program(services().database, data, now()), "/v1/programs/{id}")
+
+
+@blueprint.get("/programs")
+@requires("admin", "auditor", "issuer")
+def get_programs() -> Response:
+    limit, cursor = query_int("limit", 100, 1, 500), query_text("cursor", 200)
+    return json_response(list_programs(services().database, g.principal, limit, cursor))
 
 
 @blueprint.get("/programs/<uuid:program_id>")
@@ -41,14 +55,45 @@ def get_program_view(program_id: Any) -> Response:
 @requires("admin")
 def post_organisation() -> Response:
     data = OrganisationInput.from_body(json_body("organisation-create.request"))
-    return json_response(create_organisation(services().database, data, now()), 201)
+    view = create_organisation(services().database, data, now())
+    return created(view, "/v1/organisations/{id}")
+
+
+@blueprint.get("/organisations")
+@requires("admin")
+def get_organisations() -> Response:
+    limit, cursor = query_int("limit", 100, 1, 500), query_text("cursor", 200)
+    return json_response(list_organisations(services().database, limit, cursor))
+
+
+@blueprint.get("/organisations/<uuid:organisation_id>")
+@requires("admin", "issuer")
+def get_organisation_view(organisation_id: Any) -> Response:
+    view = get_organisation(services().database, g.principal, str(organisation_id))
+    return json_response(view)
+
+
+@blueprint.post("/organisations/<uuid:organisation_id>/programs")
+@requires("admin")
+def post_organisation_program(organisation_id: Any) -> Response:
+    body = json_body("organisation-program-add.request")
+    view = add_program_to_organisation(
+        services().database, str(organisation_id), body["program_id"]
+    )
+    return json_response(view)
 
 
 @blueprint.post("/partners")
 @requires("admin")
 def post_partner() -> Response:
     data = PartnerInput.from_body(json_body("partner-create.request"))
-    return json_response(create_partner(services().database, data, now()), 201)
+    return created(create_partner(services().database, data, now()), "/v1/partners/{id}")
+
+
+@blueprint.get("/partners/<uuid:partner_id>")
+@requires("admin", "partner")
+def get_partner_view(partner_id: Any) -> Response:
+    return json_response(get_partner(services().database, g.principal, str(partner_id)))
 
 
 @blueprint.get("/partners")
@@ -107,7 +152,7 @@ def post_api_key() -> Response:
         partner_id=body.get("partner_id"),
         label=body.get("label", ""),
     )
-    response = json_response(view, 201)
+    response = created(view, "/v1/api-keys/{id}")
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -116,6 +161,12 @@ def post_api_key() -> Response:
 @requires("admin")
 def get_api_keys() -> Response:
     return json_response(list_api_keys(services().database))
+
+
+@blueprint.get("/api-keys/<uuid:key_id>")
+@requires("admin")
+def get_api_key_view(key_id: Any) -> Response:
+    return json_response(get_api_key(services().database, str(key_id)))
 
 
 @blueprint.delete("/api-keys/<uuid:key_id>")

@@ -60,10 +60,22 @@ def json_response(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body, separators=(",", ":")), status, mimetype="application/json")
 
 
-def outcome_response(outcome: Outcome) -> Response:
+def outcome_response(outcome: Outcome, location: str | None = None) -> Response:
+    """A keyed request's answer, first or replayed; a 201 names its new resource at
+    `location`, a template whose `{id}` is the body's."""
     response = Response(outcome.body, outcome.status, mimetype="application/json")
     if outcome.replayed:
         response.headers["Idempotent-Replayed"] = "true"
+    if location is not None and outcome.status == 201:
+        response.headers["Location"] = location.format(id=json.loads(outcome.body)["id"])
+    return response
+
+
+def created(body: dict[str, Any], location: str) -> Response:
+    """201 with the new resource, and where it lives (RFC 9110 §15.3.2): `location` is a
+    template whose `{id}` is the body's."""
+    response = json_response(body, 201)
+    response.headers["Location"] = location.format(id=body["id"])
     return response
 
 
@@ -88,10 +100,11 @@ def query_text(name: str, max_length: int = 200) -> str | None:
     return raw
 
 
-def query_time(name: str) -> datetime | None:
-    """An RFC 3339 time from the query string, or None when absent; 400 when malformed."""
+def query_time(name: str, *, day_end: bool = False) -> datetime | None:
+    """An RFC 3339 time or a date (a day in Paris: its start, or its end with `day_end`) from
+    the query string, or None when absent; 400 when malformed."""
     raw = query_text(name, 40)
-    return None if raw is None else parse_time(raw, name)
+    return None if raw is None else parse_time(raw, name, day_end=day_end)
 
 
 # Pages are served by the service itself and load nothing from elsewhere.

@@ -40,7 +40,7 @@ def get_entries() -> Response:
         partner_id=query_text("partner_id", 36),
         kind=_kind(query_text("kind", 20)),
         start_at=query_time("from"),
-        end_at=query_time("to"),
+        end_at=query_time("to", day_end=True),
     )
     start, limit = query_int("start", 0, 0, MAX_INDEX), query_int("limit", 100, 1, 1000)
     return json_response(audit.entries_page(svc.database, svc.context, start, limit, where))

@@ -1,8 +1,10 @@
-"""Public endpoints: JWKS, health, the OpenAPI document and the problem pages."""
+"""Public endpoints: JWKS, health, the OpenAPI document and its explorer, the problem pages."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, send_from_directory
 
 from voucher_service.clock import now
 from voucher_service.errors import NotFound
@@ -38,7 +40,35 @@ def get_ready() -> Response:
 
 @blueprint.get("/openapi.json")
 def get_openapi() -> Response:
-    return json_response(openapi_document())
+    return json_response(openapi_document(current_app.config["PUBLIC_BASE_URL"]))
+
+
+# The API explorer (Swagger UI, vendored from npm by `make vendor`): served from the package,
+# nothing from another origin. Its page runs no inline script or style; what the bundle sets
+# at run time goes through the CSSOM, which a CSP does not govern.
+DOCS = Path(__file__).resolve().parents[1] / "static" / "docs"
+DOCS_CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
+@blueprint.get("/docs")
+def get_docs() -> Response:
+    return _docs_file("index.html", max_age=0)
+
+
+@blueprint.get("/docs/<path:name>")
+def get_docs_asset(name: str) -> Response:
+    return _docs_file(name, max_age=3600)
+
+
+def _docs_file(name: str, max_age: int) -> Response:
+    # 404 outside the folder; LICENSE, NOTICE and VERSION are read as text.
+    plain = "text/plain" if "." not in Path(name).name else None
+    response = send_from_directory(DOCS, name, max_age=max_age, mimetype=plain)
+    response.headers["Content-Security-Policy"] = DOCS_CONTENT_SECURITY_POLICY
+    return response
 
 
 @blueprint.get("/problems/<slug>")

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, g, request
 
 from voucher_service.clock import now
-from voucher_service.vouchers import issuance, redemption
+from voucher_service.vouchers import booklets, issuance, redemption
 from voucher_service.web.auth import requires
 from voucher_service.web.helpers import (
     idempotency,
@@ -19,6 +19,7 @@ from voucher_service.web.helpers import (
     query_time,
     services,
 )
+from voucher_service.web.observability import counts_redemptions
 
 blueprint = Blueprint("vouchers", __name__, url_prefix="/v1")
 
@@ -38,9 +39,23 @@ def post_booklet() -> Response:
         idempotency(g.principal.id, body),
         now(),
     )
-    response = outcome_response(outcome)
+    response = outcome_response(outcome, "/v1/booklets/{id}")
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@blueprint.get("/booklets")
+@requires("issuer", "admin")
+def get_booklets() -> Response:
+    where = booklets.BookletFilter(
+        program_id=query_text("program_id", 36),
+        organisation_id=query_text("organisation_id", 36),
+        beneficiary_ref=query_text("beneficiary_ref", 200),
+    )
+    limit, cursor = query_int("limit", 100, 1, 500), query_text("cursor", 200)
+    svc = services()
+    page = booklets.list_booklets(svc.database, svc.context, g.principal, where, limit, cursor)
+    return json_response(page)
 
 
 @blueprint.get("/booklets/<uuid:booklet_id>")
@@ -67,6 +82,7 @@ def post_verify() -> Response:
 
 
 @blueprint.post("/redemptions")
+@counts_redemptions
 @requires("partner")
 def post_redemption() -> Response:
     body = json_body("redemption-create.request")
@@ -82,7 +98,14 @@ def post_redemption() -> Response:
         now(),
         address=request.remote_addr,
     )
-    return outcome_response(outcome)
+    return outcome_response(outcome, "/v1/redemptions/{id}")
+
+
+@blueprint.get("/redemptions/<uuid:redemption_id>")
+@requires("partner", "admin", "auditor")
+def get_redemption(redemption_id: Any) -> Response:
+    view = redemption.get_redemption(services().database, g.principal, str(redemption_id))
+    return json_response(view)
 
 
 @blueprint.post("/redemptions/<uuid:redemption_id>/reversal")
@@ -103,7 +126,7 @@ def get_redemptions() -> Response:
         services().database,
         g.principal,
         query_time("from"),
-        query_time("to"),
+        query_time("to", day_end=True),
         query_int("limit", 100, 1, 500),
         query_text("cursor", 200),
     )
