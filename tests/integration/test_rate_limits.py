@@ -69,7 +69,7 @@ def assert_still_issued(world: World, voucher: dict[str, Any]) -> None:
 
 
 def test_many_partner_keys_from_one_address_share_its_allowance(
-    settings: Settings, database: Database
+    settings: Settings, database: Database, clock: Any
 ) -> None:
     world = world_with(settings, database, code_failures_per_window=3, code_failures_per_address=5)
     voucher = world.issue().json["vouchers"][0]
@@ -93,7 +93,7 @@ def test_many_partner_keys_from_one_address_share_its_allowance(
 
 
 def test_behind_a_trusted_proxy_the_forwarded_client_is_counted(
-    settings: Settings, database: Database
+    settings: Settings, database: Database, clock: Any
 ) -> None:
     world = world_with(
         settings,
@@ -120,7 +120,7 @@ def test_behind_a_trusted_proxy_the_forwarded_client_is_counted(
 
 
 def test_without_trusted_proxies_x_forwarded_for_is_ignored(
-    settings: Settings, database: Database
+    settings: Settings, database: Database, clock: Any
 ) -> None:
     assert settings.trusted_proxies == 0
     world = world_with(
@@ -181,7 +181,7 @@ def test_an_unreachable_redis_refuses_code_lookups_with_503_and_tokens_still_red
 
 
 def test_the_limits_in_redis_are_shared_by_every_worker(
-    settings: Settings, database: Database, redis_client: redis.Redis
+    settings: Settings, database: Database, redis_client: redis.Redis, clock: Any
 ) -> None:
     changes = {
         "redis_url": REDIS_URL,

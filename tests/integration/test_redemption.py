@@ -91,7 +91,7 @@ def test_a_mistyped_code_is_an_invalid_request_not_a_lookup(
 
 
 def test_unknown_codes_are_not_found_then_every_code_is_refused_until_the_window_ends(
-    world: World, voucher: dict[str, Any]
+    world: World, voucher: dict[str, Any], clock: Any
 ) -> None:
     statuses = []
     for n in range(25):

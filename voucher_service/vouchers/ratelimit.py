@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Any, Protocol
 
+from voucher_service.clock import now
 from voucher_service.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class FailureLimiter(Protocol):
 
 def seconds_left(window_seconds: int) -> int:
     """Until the current window ends (what Retry-After says)."""
-    return max(1, window_seconds - int(time.time()) % window_seconds)
+    return max(1, window_seconds - int(now().timestamp()) % window_seconds)
 
 
 def address_key(address: str | None) -> str | None:
@@ -77,7 +78,7 @@ class MemoryFailureLimiter:
         self._lock = threading.Lock()
 
     def record_failure(self, partner_id: str, address: str | None = None) -> bool:
-        window = int(time.time() // self.window)
+        window = int(now().timestamp() // self.window)
         within = True
         with self._lock:
             if len(self._counts) > 10_000:
@@ -89,7 +90,7 @@ class MemoryFailureLimiter:
         return within
 
     def over_limit(self, partner_id: str, address: str | None = None) -> bool:
-        window = int(time.time() // self.window)
+        window = int(now().timestamp() // self.window)
         return any(
             self._counts.get((counter, window), 0) > allowance
             for counter, allowance in _counted(partner_id, address, self.limit, self.address_limit)
@@ -116,7 +117,7 @@ class RedisFailureLimiter:
         self._paused_until = 0.0
 
     def record_failure(self, partner_id: str, address: str | None = None) -> bool:
-        window = int(time.time() // self.window)
+        window = int(now().timestamp() // self.window)
         counters = _counted(partner_id, address, self.limit, self.address_limit)
         pipeline = self.client.pipeline()
         for counter, _ in counters:
@@ -128,7 +129,7 @@ class RedisFailureLimiter:
         return all(int(n) <= allowance for n, (_, allowance) in zip(counts, counters, strict=True))
 
     def over_limit(self, partner_id: str, address: str | None = None) -> bool:
-        window = int(time.time() // self.window)
+        window = int(now().timestamp() // self.window)
         counters = _counted(partner_id, address, self.limit, self.address_limit)
         keys = [f"{self.prefix}:{counter}:{window}" for counter, _ in counters]
         counts = self._call(lambda: self.client.mget(keys))
