@@ -1,9 +1,12 @@
-"""The `voucher-service` command: database, demo, server, keys, ledger and offline audit."""
+"""The `voucher-service` command: database, demo, server, worker, keys, ledger and audit."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -11,7 +14,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from voucher_service.clock import now
-from voucher_service.config import ConfigurationError, Settings
+from voucher_service.config import (
+    DEFAULT_DATABASE_URL,
+    MAKE_A_SECRET,
+    ConfigurationError,
+    Settings,
+)
 
 if TYPE_CHECKING:
     from voucher_service.context import ServiceContext
@@ -25,6 +33,11 @@ def _settings() -> Settings:
         return Settings.from_env()
     except ConfigurationError as error:
         raise click.ClickException(str(error)) from None
+
+
+def _database_only() -> Settings:
+    """What a migration job holds: DATABASE_URL, no signing secret or key."""
+    return Settings(database_url=os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))
 
 
 def _database(settings: Settings) -> Database:
@@ -42,9 +55,43 @@ def _context(settings: Settings) -> ServiceContext:
         raise click.ClickException(str(error)) from None
 
 
-@click.group()
+class _Commands(click.Group):
+    """Every failure ends in one clear line and a non-zero exit, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except ConfigurationError as error:
+            raise click.ClickException(str(error)) from None
+        except SQLAlchemyError as error:
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            raise click.ClickException(f"the database refused: {reason}") from None
+        except OSError as error:
+            where = f": {error.filename}" if error.filename else ""
+            raise click.ClickException(f"{error.strerror or error}{where}") from None
+        except Exception as error:
+            if os.environ.get("VOUCHER_SERVICE_DEBUG"):
+                raise
+            raise click.ClickException(
+                f"unexpected {type(error).__name__}: {error} "
+                "(VOUCHER_SERVICE_DEBUG=1 shows the traceback)"
+            ) from None
+
+
+@click.group(
+    "voucher-service", cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]}
+)
+@click.version_option(package_name="voucher-service", message="%(prog)s %(version)s")
 def main() -> None:
-    """voucher-service: signed QR vouchers, redeemed exactly once, on an auditable ledger."""
+    """voucher-service: signed QR vouchers, redeemed exactly once, on an auditable ledger.
+
+    Settings come from the environment (DATABASE_URL, VOUCHER_SERVICE_ENV,
+    VOUCHER_SERVICE_KEYS_DIR, VOUCHER_SERVICE_SECRET, PUBLIC_BASE_URL…): see README.md.
+    """
 
 
 @main.group()
@@ -54,16 +101,18 @@ def db() -> None:
 
 @db.command("upgrade")
 def db_upgrade() -> None:
-    """Run the migrations to head on DATABASE_URL."""
+    """Run the migrations to head on DATABASE_URL (the only setting it reads)."""
     from voucher_service.migrate import upgrade
 
-    settings = _settings()
-    _run(upgrade)
-    click.echo(f"database at head: {settings.database_url}")
+    settings = _database_only()
+    _run(upgrade, settings)
+    click.echo(f"database at head: {_shown(settings.database_url)}")
 
 
 @main.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the keys as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the keys, programme id and base URL as JSON."
+)
 def demo(as_json: bool) -> None:
     """Seed the demo once and print a fresh API key per role."""
     from voucher_service.demo import set_up_demo
@@ -74,7 +123,15 @@ def demo(as_json: bool) -> None:
     _context(settings)  # make the development keys now, before any worker starts
     demo = _run(lambda database: set_up_demo(database, now()))
     if as_json:
-        click.echo(json.dumps({"keys": demo.keys, "base_url": settings.public_base_url}))
+        click.echo(
+            json.dumps(
+                {
+                    "keys": demo.keys,
+                    "program_id": demo.program_id,
+                    "base_url": settings.public_base_url,
+                }
+            )
+        )
         return
     click.echo(f"Demo programme HV87 (Pass Numérique Haute-Vienne): {demo.program_id}")
     click.echo("API keys (shown once; earlier ones stay valid):")
@@ -84,8 +141,8 @@ def demo(as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 def serve(host: str, port: int) -> None:
     """Serve the API with the development server (use gunicorn in production)."""
     from voucher_service.web.app import create_app
@@ -116,14 +173,13 @@ def _read_body(source: str, schema: str) -> dict[str, Any]:
     return body
 
 
-def _run(use_case: Callable[[Database], T]) -> T:
+def _run(use_case: Callable[[Database], T], settings: Settings | None = None) -> T:
     """Run one use case on DATABASE_URL; a refusal is a clear error, not a traceback."""
     from sqlalchemy.exc import OperationalError
 
     from voucher_service.errors import ServiceError
 
-    settings = _settings()
-    database = _database(settings)
+    database = _database(settings or _settings())
     try:
         return use_case(database)
     except ServiceError as error:
@@ -131,10 +187,17 @@ def _run(use_case: Callable[[Database], T]) -> T:
     except OperationalError as error:
         reason = str(error.orig).strip().splitlines()[0] if error.orig else "no answer"
         raise click.ClickException(
-            f"the database at {database.engine.url!r} cannot be reached: {reason}"
+            f"the database at {_shown(str(database.engine.url))} cannot be reached: {reason}"
         ) from None
     finally:
         database.dispose()
+
+
+def _shown(url: str) -> str:
+    """A database URL fit to print: its password masked."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _print(view: dict[str, Any]) -> None:
@@ -192,11 +255,18 @@ def apikey() -> None:
 
 
 @apikey.command("create")
-@click.option("--role", required=True, type=click.Choice(["admin", "issuer", "partner", "auditor"]))
-@click.option("--organisation", "organisation_id", default=None)
-@click.option("--partner", "partner_id", default=None)
-@click.option("--label", default="")
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["admin", "issuer", "partner", "auditor"]),
+    help="What the key may do (CONTRACT §2).",
+)
+@click.option(
+    "--organisation", "organisation_id", default=None, help="The issuer's organisation id."
+)
+@click.option("--partner", "partner_id", default=None, help="The partner key's venue id.")
+@click.option("--label", default="", help="A note for whoever lists keys later.")
+@click.option("--json", "as_json", is_flag=True, help="Print id, key and role as JSON.")
 def apikey_create(
     role: str, organisation_id: str | None, partner_id: str | None, label: str, as_json: bool
 ) -> None:
@@ -240,7 +310,30 @@ def apikey_revoke(key_id: str) -> None:
 
 @main.group()
 def keys() -> None:
-    """Voucher-signing keys."""
+    """The service's private keys: voucher signing (ES256) and ledger signing (Ed25519)."""
+
+
+@keys.command("init")
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+def keys_init(directory: Path | None) -> None:
+    """Make every private key the service needs in DIRECTORY (default
+    VOUCHER_SERVICE_KEYS_DIR) and print their public parts; never overwrites a key."""
+    from voucher_service.config import check_public_base_url
+    from voucher_service.keys import init_keys
+    from voucher_service.ledger.note import verifier_key
+
+    target = directory or Path(os.environ.get("VOUCHER_SERVICE_KEYS_DIR", "var/keys"))
+    base_url = check_public_base_url(os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"))
+    origin = Settings(
+        public_base_url=base_url, log_origin=os.environ.get("VOUCHER_SERVICE_LOG_ORIGIN")
+    ).origin
+    made = init_keys(target)
+    click.echo(f"made the private keys in {made.directory} (keep them secret, back them up)")
+    click.echo(f"voucher-signing key (JWK): {json.dumps(made.voucher.jwk())}")
+    click.echo(f"ledger verifier key for {origin}: {verifier_key(origin, made.ledger_public)}")
+    click.echo(
+        "the secret stays in the environment: VOUCHER_SERVICE_SECRET=$(" + MAKE_A_SECRET + ")"
+    )
 
 
 @keys.command("rotate")
@@ -275,6 +368,39 @@ def keys_rotate(after: str) -> None:
             f"key {rotation.previous} signs until then; every worker switches by itself "
             "(no restart), and the JWKS keeps each old key while its vouchers can be valid"
         )
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run each job once, then exit (for cron or a check).")
+def worker(once: bool) -> None:
+    """Run the periodic jobs (ledger sequencer, idempotency purge) until stopped by SIGTERM
+    or Ctrl-C. In production this process runs them and the web workers do not."""
+    from voucher_service.jobs import BackgroundJobs, periodic_jobs
+    from voucher_service.logs import configure_logging
+
+    settings = _settings()
+    configure_logging(settings)
+    context = _context(settings)
+    database = _database(settings)
+    jobs = periodic_jobs(database, context)
+    try:
+        if once:
+            for job in jobs:
+                job.run()
+                click.echo(f"ran {job.name}")
+            return
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        runner = BackgroundJobs(jobs)
+        runner.start()
+        names = ", ".join(f"{job.name} every {job.every_seconds:g} s" for job in jobs)
+        click.echo(f"worker running: {names}", err=True)
+        stop.wait()
+        runner.stop()
+        click.echo("worker stopped", err=True)
+    finally:
+        database.dispose()
 
 
 @main.group()
@@ -312,7 +438,12 @@ def audit() -> None:
 @audit.command("verify")
 @click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--key", "key_file", default=None, help="Verifier key (text or file) to pin.")
-@click.option("--previous", default=None, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--previous",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A checkpoint kept from an earlier audit: the log must extend it.",
+)
 def audit_verify(bundle: Path, key_file: str | None, previous: Path | None) -> None:
     """Verify an audit bundle with no access to the service; exit 1 on any failure."""
     from voucher_service.ledger.verify import verify_bundle
@@ -339,3 +470,7 @@ def idempotency_purge() -> None:
 
     count = _run(lambda database: purge(database, now()))
     click.echo(f"purged {count} idempotency keys")
+
+
+if __name__ == "__main__":
+    main()

@@ -35,6 +35,7 @@ class Settings:
     code_failure_window_seconds: int = 60
     code_failures_per_address: int = 60  # however many partner keys are used from there
     trusted_proxies: int = 0  # reverse proxies in front, whose X-Forwarded-For is believed
+    metrics_token: str | None = None  # bearer token /metrics asks for when set
 
     @property
     def production(self) -> bool:
@@ -66,15 +67,20 @@ class Settings:
             environment=environment,
             keys_dir=Path(env.get("VOUCHER_SERVICE_KEYS_DIR", "var/keys")),
             secret=secret.encode() if secret else None,
-            public_base_url=env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+            public_base_url=check_public_base_url(
+                env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+            ),
             issuer=env.get("VOUCHER_SERVICE_ISSUER", "vs"),
             reversal_window_hours=_number(env, "VOUCHER_SERVICE_REVERSAL_WINDOW_HOURS", 24.0),
             log_origin=env.get("VOUCHER_SERVICE_LOG_ORIGIN"),
             merge_delay_seconds=_number(env, "VOUCHER_SERVICE_MERGE_DELAY_SECONDS", 5.0),
-            run_sequencer=env.get("VOUCHER_SERVICE_SEQUENCER", "on") != "off",
+            # The periodic jobs run in each web process in development (one command does
+            # everything); in production `voucher-service worker` runs them instead.
+            run_sequencer=_switch(env, "VOUCHER_SERVICE_SEQUENCER", environment != "production"),
             redis_url=env.get("REDIS_URL"),
             code_failures_per_address=_whole(env, "VOUCHER_SERVICE_CODE_FAILURES_PER_ADDRESS", 60),
             trusted_proxies=_whole(env, "VOUCHER_SERVICE_TRUSTED_PROXIES", 0, least=0),
+            metrics_token=env.get("VOUCHER_SERVICE_METRICS_TOKEN", "").strip() or None,
         )
 
 
@@ -98,6 +104,49 @@ def check_secret_strength(secret: str) -> None:
             f"VOUCHER_SERVICE_SECRET is too weak: it needs at least {SECRET_BYTES} random "
             f"bytes (64 hex digits); make one with: {MAKE_A_SECRET}"
         )
+
+
+QR_FRIENDLY_BASE_URL = 40  # characters: keeps a voucher's QR code at version 16 or less
+
+
+def check_public_base_url(raw: str) -> str:
+    """The address people and scanners reach the service at, signed into every QR code and
+    into the log's origin for good: http(s), a host, no query or fragment. One trailing
+    slash is dropped, so that paths join cleanly."""
+    url = raw.strip().removesuffix("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"PUBLIC_BASE_URL must be an http:// or https:// address with a host, such as "
+            f"https://pass.example.fr, not {raw!r}"
+        )
+    if parts.query or parts.fragment or "#" in url or " " in url or url.endswith("/"):
+        raise ConfigurationError(
+            f"PUBLIC_BASE_URL must be a plain address (no query, fragment, space or trailing "
+            f"slash), not {raw!r}"
+        )
+    return url
+
+
+def warnings_for(settings: Settings) -> list[str]:
+    """What is allowed but unwise, said once at start-up."""
+    found = []
+    if len(settings.public_base_url) > QR_FRIENDLY_BASE_URL:
+        found.append(
+            f"PUBLIC_BASE_URL has {len(settings.public_base_url)} characters: past "
+            f"{QR_FRIENDLY_BASE_URL}, vouchers' QR codes grow denser and scan less reliably "
+            "from paper"
+        )
+    return found
+
+
+def _switch(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw not in ("on", "off"):
+        raise ConfigurationError(f"{name} must be on or off, not {raw!r}")
+    return raw == "on"
 
 
 def _require(env: dict[str, str], *names: str) -> None:

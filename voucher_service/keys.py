@@ -289,6 +289,36 @@ def rotate_voucher_key(settings: Settings, after: timedelta = timedelta(0)) -> R
     return Rotation(key, signs_from, previous=current, superseded=superseded)
 
 
+@dataclass(frozen=True)
+class MadeKeys:
+    """What `keys init` made: the private keys stay in the directory, these are public."""
+
+    directory: Path
+    voucher: SigningKey
+    ledger_public: ed25519.Ed25519PublicKey
+
+
+def init_keys(directory: Path) -> MadeKeys:
+    """Make every private key the service needs, in a new or empty directory: the first
+    voucher-signing key (ES256) and the ledger-signing key (Ed25519). Refuses to overwrite
+    any key; the secret stays in the environment (VOUCHER_SERVICE_SECRET)."""
+    held = [p.name for p in (directory / "ledger.pem", directory / VOUCHER_KEYS) if p.exists()]
+    if held:
+        raise ConfigurationError(
+            f"{directory} already holds {' and '.join(held)}: keys init never overwrites keys "
+            "(use `voucher-service keys rotate` for a new voucher-signing key)"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    with _locked(directory):
+        _make_first_voucher_key(directory / VOUCHER_KEYS)
+        ledger = ed25519.Ed25519PrivateKey.generate()
+        _write_private(directory / "ledger.pem", _pem(ledger))
+    (directory / ".lock").unlink(missing_ok=True)  # a read-only mount needs none
+    ring = KeyRing.from_directory(directory / VOUCHER_KEYS)
+    return MadeKeys(directory, ring.current, ledger.public_key())
+
+
 def parse_duration(text: str) -> timedelta:
     """`24h`, `15m`, `0s`, `2d` or `1h30m`: a whole number and a unit, once or more."""
     compact = text.strip().lower()
