@@ -1,4 +1,5 @@
-"""`make bench`: redemption beside the yardstick, the ledger's speeds, then the costs at scale
+"""`make bench`: redemption beside the yardstick, the ledger's speeds, printing (a 10-voucher
+booklet, a 2,300-voucher batch and its peak memory), then the costs at scale
 (a programme of BENCH_SCALE_VOUCHERS vouchers beside an empty one), as one JSON.
 
 The scale table goes to stderr, so that the JSON on stdout stays whole for var/bench.json.
@@ -9,10 +10,16 @@ from __future__ import annotations
 import json
 
 from bench import ledger, redemption, scale
+from voucher_service.printing.bench import bench_render
 
 
 def main() -> None:
-    results = {"redemption": redemption.run(), "ledger": ledger.run(), "scale": scale.run()}
+    results = {
+        "redemption": redemption.run(),
+        "ledger": ledger.run(),
+        "printing": bench_render(),
+        "scale": scale.run(),
+    }
     print(json.dumps(results, indent=2))
 
 

@@ -38,6 +38,8 @@ def _whole(name: str, default: int) -> int:
 
 bind = [f"0.0.0.0:{_whole('PORT', DEFAULT_PORT)}"]  # every interface: a container has one
 workers = _whole("WEB_CONCURRENCY", DEFAULT_WORKERS)
+# A batch of pre-printed booklets streams for a few dozen seconds; a hung worker still goes.
+timeout = _whole("GUNICORN_TIMEOUT", 60)
 # No gunicorn access log: it writes raw query strings (a person's case reference, a
 # holder's name); the service logs one structured line per request, by route.
 accesslog = None

@@ -437,3 +437,15 @@ def test_the_shipped_typefaces_have_every_character_we_print_and_their_licence()
         wanted = "0123456789ABCDEFGHJKMNPQRSTVWXYZ-/" if "Mono" in file_name else ours
         assert {ord(char) for char in wanted} <= cmap, file_name
     assert "Bitstream Vera" in (FONT_DIR / "LICENSE").read_text()
+
+
+def test_a_batch_drawn_in_two_processes_is_the_same_document() -> None:
+    """Parts drawn side by side come back in order: the same bytes as drawn one by one."""
+    from voucher_service.printing import render_batch
+    from voucher_service.printing.bench import CREATED_AT, sample_booklet
+
+    booklets = [sample_booklet(serial, size=2) for serial in range(5)]
+    alone = b"".join(render_batch(booklets, created_at=CREATED_AT, booklets_per_part=1))
+    aside = render_batch(booklets, created_at=CREATED_AT, booklets_per_part=1, processes=2)
+    assert b"".join(aside) == alone
+    assert alone.count(b"/Type /Page\n") + alone.count(b"/Type /Page ") >= 5

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import resource
 import statistics
 import sys
@@ -69,15 +70,26 @@ def bench_render(booklet_runs: int = 10, batch_vouchers: int = 2300) -> dict[str
     rss_before = _peak_rss_mb()
     started, cpu = time.perf_counter(), time.process_time()
     size = sum(len(piece) for piece in render_batch(_batch(batch_vouchers), created_at=CREATED_AT))
+    one_process_s = time.perf_counter() - started
+    one_process_cpu_s = time.process_time() - cpu
+    rss_after = _peak_rss_mb()
+    processes = os.cpu_count() or 1
+    started = time.perf_counter()
+    pieces = render_batch(_batch(batch_vouchers), created_at=CREATED_AT, processes=processes)
+    parallel_size = sum(len(piece) for piece in pieces)
+    assert parallel_size == size  # the same document, drawn side by side
     return {
         "booklet_10_vouchers_median_s": round(statistics.median(times), 4),
         "booklet_10_vouchers_median_cpu_s": round(statistics.median(cpu_times), 4),
         "batch_vouchers": batch_vouchers,
-        "batch_s": round(time.perf_counter() - started, 2),
-        "batch_cpu_s": round(time.process_time() - cpu, 2),
+        "batch_s": round(one_process_s, 2),
+        "batch_cpu_s": round(one_process_cpu_s, 2),
         "batch_mb": round(size / 1e6, 1),
         "peak_rss_before_batch_mb": rss_before,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": rss_after,
+        "batch_processes": processes,
+        "batch_parallel_s": round(time.perf_counter() - started, 2),
+        "peak_rss_of_a_drawing_process_mb": _peak_rss_mb(resource.RUSAGE_CHILDREN),
     }
 
 
@@ -87,8 +99,8 @@ def _batch(vouchers: int) -> Iterator[PrintedBooklet]:
         yield sample_booklet(serial + 1)
 
 
-def _peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux, bytes on macOS
+def _peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    peak = resource.getrusage(who).ru_maxrss  # kB on Linux, bytes on macOS
     return round(peak / (1e6 if sys.platform == "darwin" else 1e3), 1)
 
 
