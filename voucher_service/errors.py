@@ -85,6 +85,16 @@ class ReversalNotAllowed(ServiceError):
     slug, status, title = "reversal-not-allowed", 409, "Reversal not allowed"
 
 
+class VoucherNotActivated(ServiceError):
+    """A pre-printed voucher whose booklet was not yet handed to a beneficiary."""
+
+    slug, status, title = "voucher-not-activated", 409, "Voucher not activated"
+
+
+class BookletAlreadyActivated(ServiceError):
+    slug, status, title = "booklet-already-activated", 409, "Booklet already activated"
+
+
 class ProgramNotActive(ServiceError):
     slug, status, title = "program-not-active", 409, "Programme not active"
 
@@ -122,6 +132,8 @@ ALL_ERRORS: tuple[type[ServiceError], ...] = (
     IdempotencyKeyReused,
     IdempotencyKeyInUse,
     ReversalNotAllowed,
+    VoucherNotActivated,
+    BookletAlreadyActivated,
     ProgramNotActive,
     RateLimited,
     ServiceUnavailable,

@@ -114,3 +114,4 @@ def test_the_readme_walk_through_runs_as_written(live: tuple[str, dict[str, str]
     assert "\nOK: " in done.stdout, done.stdout[-2000:]
     assert (reader / "earlier.checkpoint").read_text().count("\n") >= 3
     assert (reader / "ledger.csv").read_text().startswith("index,")
+    assert (reader / "carnet.pdf").read_bytes().startswith(b"%PDF-")

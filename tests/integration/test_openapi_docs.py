@@ -61,7 +61,11 @@ def test_only_the_keyed_posts_ask_for_an_idempotency_key(document: dict[str, Any
             if parameter["name"] == "Idempotency-Key":
                 assert parameter["in"] == "header" and parameter["required"] is True
                 keyed.add((method, path))
-    assert keyed == {("post", "/v1/booklets"), ("post", "/v1/redemptions")}
+    assert keyed == {
+        ("post", "/v1/booklets"),
+        ("post", "/v1/redemptions"),
+        ("post", "/v1/booklet-batches"),
+    }
 
 
 def test_a_post_takes_no_query_parameters(document: dict[str, Any]) -> None:
@@ -118,7 +122,7 @@ def test_a_201_names_the_location_of_the_new_resource(document: dict[str, Any]) 
         for method, path, operation in operations(document)
         if "201" in operation["responses"]
     ]
-    assert len(created) == 6
+    assert len(created) == 7
     for method, path in created:
         headers = document["paths"][path][method]["responses"]["201"]["headers"]
         assert "Location" in headers, path

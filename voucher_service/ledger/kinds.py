@@ -7,21 +7,35 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from voucher_service.ledger import accounts
 from voucher_service.ledger.transfers import Posting, RecordedTransfer, build_transfer
 
+Route = Callable[[Sequence[str]], tuple[str, str]]  # the refs' values → (source, destination)
+
 
 @dataclass(frozen=True)
 class Kind:
-    """A kind of transfer: the references its entry names, and where its money goes."""
+    """A kind of transfer: the references its entry names, and where its money goes (None: a
+    change of vouchers' state that moves no money; its entries have no postings)."""
 
     name: str
     refs: tuple[str, ...]  # each a non-empty string in every entry of this kind
-    route: Callable[[Sequence[str]], tuple[str, str]]  # the refs' values → (source, destination)
+    route: Route | None
+
+    @property
+    def moves_money(self) -> bool:
+        return self.route is not None
+
+    def accounts(self, refs: Sequence[str]) -> tuple[str, str]:
+        """Where this kind's money goes: (source, destination)."""
+        if self.route is None:
+            raise ValueError(f"a {self.name} transfer moves no money")
+        return self.route(refs)
 
     def posting(self, refs: Sequence[str], amount: int) -> Posting:
-        return Posting(*self.route(refs), amount)
+        return Posting(*self.accounts(refs), amount)
 
 
 ALLOCATE = Kind(
@@ -55,8 +69,11 @@ SETTLE = Kind(
     ("partner_id",),
     lambda r: (accounts.partner_payable(r[0]), accounts.partner_paid(r[0])),
 )
+# A pre-printed booklet handed to its beneficiary: its vouchers, issued (and in circulation)
+# since their printing, become redeemable. Their value was already outstanding: no money moves.
+ACTIVATE = Kind("activate", ("program_id", "booklet_id"), None)
 
-ALL = (ALLOCATE, ISSUE, REDEEM, REVERSE, CANCEL, EXPIRE, SETTLE)
+ALL = (ALLOCATE, ISSUE, REDEEM, REVERSE, CANCEL, EXPIRE, SETTLE, ACTIVATE)
 BY_NAME = {kind.name: kind for kind in ALL}
 NAMES = tuple(BY_NAME)
 
@@ -74,8 +91,10 @@ def issue(
     voucher_ids: list[str],
     amount: int,
     transfer_id: str | None = None,
+    batch_id: str | None = None,
 ) -> RecordedTransfer:
-    """A booklet's vouchers go into circulation."""
+    """A booklet's vouchers go into circulation. With `batch_id`, a pre-printed booklet of that
+    batch: its vouchers are `printed`, not redeemable before an `activate` entry names them."""
     return _build(
         ISSUE,
         at,
@@ -84,6 +103,17 @@ def issue(
         program_id=program_id,
         booklet_id=booklet_id,
         voucher_ids=voucher_ids,
+        batch_id=batch_id,
+    )
+
+
+def activate(
+    at: datetime, program_id: str, booklet_id: str, voucher_ids: list[str]
+) -> RecordedTransfer:
+    """A pre-printed booklet handed to its beneficiary: no money moves (no postings), and
+    nothing names the beneficiary."""
+    return _build(
+        ACTIVATE, at, 0, program_id=program_id, booklet_id=booklet_id, voucher_ids=voucher_ids
     )
 
 
@@ -144,16 +174,17 @@ def expire(
 
 
 def _build(
-    kind: Kind, at: datetime, amount: int, transfer_id: str | None = None, **refs: object
+    kind: Kind, at: datetime, amount: int, transfer_id: str | None = None, **refs: Any
 ) -> RecordedTransfer:
     route = [str(refs[name]) for name in kind.refs]
     program_id, partner_id = refs.pop("program_id", None), refs.pop("partner_id", None)
     return build_transfer(
         kind.name,
         at,
-        [kind.posting(route, amount)],
+        [kind.posting(route, amount)] if kind.moves_money else [],
         program_id=None if program_id is None else str(program_id),
         partner_id=None if partner_id is None else str(partner_id),
         transfer_id=transfer_id,
+        moves_money=kind.moves_money,
         **refs,
     )

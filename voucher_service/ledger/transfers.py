@@ -83,11 +83,14 @@ def build_transfer(
     program_id: str | None = None,
     partner_id: str | None = None,
     transfer_id: str | None = None,
+    moves_money: bool = True,
     **refs: Any,
 ) -> RecordedTransfer:
-    """The transfer's entry, canonical bytes and leaf hash, before anything is written."""
-    if not postings:
-        raise ValueError("a transfer has at least one posting")
+    """The transfer's entry, canonical bytes and leaf hash, before anything is written. A
+    kind that `moves_money` has postings; one that does not (an activation) has none."""
+    if bool(postings) != moves_money:
+        wanted = "at least one posting" if moves_money else "no posting: it moves no money"
+        raise ValueError(f"a {kind} transfer has {wanted}")
     transfer_id = transfer_id or new_id()
     entry: dict[str, Any] = {
         "id": transfer_id,

@@ -19,17 +19,26 @@ from voucher_service.organisations.models import Organisation, organisation_prog
 from voucher_service.pagination import page_of
 from voucher_service.programs.models import Program
 
+# Where an organisation receives people: the booklet's letter lists the venues nearest to it
+# when the issuer names no other place.
+LOCATION = ("address", "postcode", "latitude", "longitude")
+
 
 @dataclass(frozen=True)
 class OrganisationInput:
     name: str
     kind: str
     programs: list[str]
+    address: str | None = None
+    postcode: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> OrganisationInput:
         """The organisation a body checked against `organisation-create.request` describes."""
-        return cls(body["name"], body["kind"], body.get("programs", []))
+        location = {field: body.get(field) for field in LOCATION}
+        return cls(body["name"], body["kind"], body.get("programs", []), **location)
 
 
 def create_organisation(
@@ -50,6 +59,26 @@ def get_organisation(
             principal.role == "issuer" and principal.organisation_id != organisation.id
         ):
             raise NotFound(f"no organisation {organisation_id}")
+        return organisation_view(session, organisation)
+
+
+def update_organisation(
+    database: Database, organisation_id: str, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """The organisation with what `changes` (checked against `organisation-update.request`)
+    names replaced; a place is both its latitude and its longitude, or neither."""
+    with database.atomic() as session:
+        organisation = session.get(Organisation, organisation_id, with_for_update=True)
+        if organisation is None:
+            raise NotFound(f"no organisation {organisation_id}")
+        for field in ("name", "kind", *LOCATION):
+            if field in changes:
+                setattr(organisation, field, changes[field])
+        if (organisation.latitude is None) != (organisation.longitude is None):
+            raise InvalidRequest(
+                "a place is both a latitude and a longitude, or neither",
+                [{"path": "/latitude", "message": "give latitude and longitude together"}],
+            )
         return organisation_view(session, organisation)
 
 
@@ -88,7 +117,8 @@ def add_program_to_organisation(
 
 def add_organisation(session: Session, data: OrganisationInput, now: datetime) -> Organisation:
     ensure_programs_exist(session, data.programs)
-    organisation = Organisation(name=data.name, kind=data.kind, created_at=now)
+    location = {field: getattr(data, field) for field in LOCATION}
+    organisation = Organisation(name=data.name, kind=data.kind, **location, created_at=now)
     session.add(organisation)
     session.flush()
     if data.programs:
@@ -137,6 +167,7 @@ def _view(organisation: Organisation, programs: list[str]) -> dict[str, Any]:
         "id": organisation.id,
         "name": organisation.name,
         "kind": organisation.kind,
+        **{field: getattr(organisation, field) for field in LOCATION},
         "programs": programs,
         "created_at": rfc3339(organisation.created_at),
     }

@@ -1,13 +1,12 @@
-"""Use cases of partners: qualify a venue, affiliate it, and find venues near a person."""
+"""Use cases of partners: qualify a venue, affiliate it, keep it up to date."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,10 +15,13 @@ from voucher_service.clock import rfc3339
 from voucher_service.db import Database
 from voucher_service.errors import Conflict, InvalidRequest, NotFound
 from voucher_service.organisations.api import ensure_programs_exist
+from voucher_service.partners.directory import public_fields
 from voucher_service.partners.models import Partner, partner_programs
+from voucher_service.partners.opening_hours import OpeningHours, check_opening_hours
 from voucher_service.partners.siret import is_valid_siret
 
-EARTH_RADIUS_KM = 6371.0088
+# What `PATCH /v1/partners/{id}` may change on the venue itself (`programs` aside).
+CHANGEABLE = ("name", "address", "postcode", "latitude", "longitude", "services", "opening_hours")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class PartnerInput:
     longitude: float
     services: list[str]
     programs: list[str]
+    opening_hours: OpeningHours | None = None
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> PartnerInput:
@@ -56,12 +59,31 @@ def get_partner(database: Database, principal: Principal, partner_id: str) -> di
         return partner_view(partner, partner_program_ids(session, partner.id))
 
 
+def update_partner(database: Database, partner_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """The venue with what `changes` (checked against `partner-update.request`) names replaced;
+    `programs` replaces its affiliations. The SIRET never changes."""
+    check_opening_hours(changes.get("opening_hours"))
+    with database.atomic() as session:
+        # Locked: two changes of one venue's programmes do not interleave.
+        partner = session.get(Partner, partner_id, with_for_update=True)
+        if partner is None:
+            raise NotFound(f"no partner {partner_id}")
+        for field in CHANGEABLE:
+            if field in changes:
+                setattr(partner, field, changes[field])
+        if "programs" in changes:
+            replace_programs(session, partner.id, changes["programs"])
+        session.flush()
+        return partner_view(partner, partner_program_ids(session, partner.id))
+
+
 def add_partner(session: Session, data: PartnerInput, now: datetime) -> Partner:
     if not is_valid_siret(data.siret):
         raise InvalidRequest(
             "invalid SIRET",
             [{"path": "/siret", "message": "a SIRET is 14 digits with a valid Luhn checksum"}],
         )
+    check_opening_hours(data.opening_hours)
     if session.scalar(select(Partner.id).where(Partner.siret == data.siret)) is not None:
         raise Conflict(f"a partner with SIRET {data.siret} exists already")
     ensure_programs_exist(session, data.programs)
@@ -80,84 +102,30 @@ def add_partner(session: Session, data: PartnerInput, now: datetime) -> Partner:
     return partner
 
 
+def replace_programs(session: Session, partner_id: str, program_ids: list[str]) -> None:
+    """The venue is affiliated to these programmes and no others."""
+    ensure_programs_exist(session, program_ids)
+    wanted = set(program_ids)
+    session.execute(
+        delete(partner_programs).where(
+            partner_programs.c.partner_id == partner_id,
+            partner_programs.c.program_id.not_in(wanted),
+        )
+    )
+    missing = wanted - set(partner_program_ids(session, partner_id))
+    if missing:
+        session.execute(
+            insert(partner_programs),
+            [{"partner_id": partner_id, "program_id": p} for p in sorted(missing)],
+        )
+
+
 def partner_program_ids(session: Session, partner_id: str) -> list[str]:
     return sorted(
         session.scalars(
             select(partner_programs.c.program_id).where(partner_programs.c.partner_id == partner_id)
         )
     )
-
-
-def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance (haversine)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
-
-
-def find_partners(
-    database: Database,
-    near: tuple[float, float] | None,
-    radius_km: float | None,
-    program_id: str | None,
-    service: str | None,
-    limit: int,
-) -> list[dict[str, Any]]:
-    """The directory: nearest first when a place is given (within `radius_km` of it), by name
-    otherwise."""
-    items = []
-    with database.read() as session:
-        for partner in session.scalars(_directory_query(near, radius_km, program_id)):
-            if service is not None and service not in partner.services:
-                continue
-            distance = None
-            if near is not None:
-                distance = distance_km(near[0], near[1], partner.latitude, partner.longitude)
-                if radius_km is not None and distance > radius_km:
-                    continue
-            items.append(directory_item(partner, distance))
-    if near is not None:
-        items.sort(key=lambda item: item["distance_km"])
-    return items[:limit]
-
-
-def _directory_query(
-    near: tuple[float, float] | None, radius_km: float | None, program_id: str | None
-) -> Select[Partner]:
-    query = select(Partner)
-    if program_id is not None:
-        query = query.join(partner_programs).where(partner_programs.c.program_id == program_id)
-    if near is not None and radius_km is not None:
-        # A bounding box lets the database discard far venues before the exact distance.
-        lat, lon = near
-        dlat = radius_km / 111.0
-        dlon = radius_km / max(1e-6, 111.0 * math.cos(math.radians(lat)))
-        query = query.where(
-            Partner.latitude.between(lat - dlat, lat + dlat),
-            Partner.longitude.between(lon - dlon, lon + dlon),
-        )
-    return query.order_by(Partner.name, Partner.id)
-
-
-def public_fields(partner: Partner) -> dict[str, Any]:
-    """What anyone may know of a venue: where it is and what it offers."""
-    return {
-        "id": partner.id,
-        "name": partner.name,
-        "address": partner.address,
-        "postcode": partner.postcode,
-        "latitude": partner.latitude,
-        "longitude": partner.longitude,
-        "services": partner.services,
-    }
-
-
-def directory_item(partner: Partner, distance: float | None) -> dict[str, Any]:
-    return {
-        **public_fields(partner),
-        "distance_km": None if distance is None else round(distance, 3),
-    }
 
 
 def partner_view(partner: Partner, programs: list[str]) -> dict[str, Any]:

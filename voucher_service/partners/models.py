@@ -28,4 +28,6 @@ class Partner(Base):
     latitude: Mapped[float] = mapped_column(Float)
     longitude: Mapped[float] = mapped_column(Float)
     services: Mapped[list[str]] = mapped_column(JSON)
+    # {"mo": [["09:00", "12:00"], ...], ...}: see partners/opening_hours.py; None when unknown.
+    opening_hours: Mapped[dict[str, list[list[str]]] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

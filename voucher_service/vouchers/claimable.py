@@ -27,11 +27,12 @@ from voucher_service.errors import (
     ServiceError,
     VoucherAlreadyRedeemed,
     VoucherExpired,
+    VoucherNotActivated,
     VoucherRevoked,
 )
 from voucher_service.partners.models import partner_programs
 from voucher_service.vouchers.codes import InvalidCode, code_hash, normalise_code
-from voucher_service.vouchers.models import CANCELLED, EXPIRED, ISSUED, REDEEMED, Voucher
+from voucher_service.vouchers.models import CANCELLED, EXPIRED, ISSUED, PRINTED, REDEEMED, Voucher
 from voucher_service.vouchers.tokens import verify_voucher, voucher_id_for
 
 
@@ -119,6 +120,8 @@ def conditions(by_token: bool) -> tuple[Condition, ...]:
                 "your venue is not affiliated to this voucher's programme"
             ),
         ),
+        # Only an issued voucher is claimable: a printed one (its booklet not yet handed out)
+        # is refused as not activated, by this same condition.
         Condition(Voucher.status == ISSUED, _status_refusal),
         Condition(Voucher.expires_at > bindparam("at"), lambda v: expired_refusal(v.expires_at)),
     ]
@@ -171,6 +174,11 @@ def expired_refusal(expires_at: datetime) -> VoucherExpired:
 
 
 def _status_refusal(voucher: Voucher) -> ServiceError:
+    if voucher.status == PRINTED:
+        return VoucherNotActivated(
+            "this voucher's booklet was printed in advance and has not been handed to a "
+            "beneficiary yet: it cannot be redeemed until its organisation activates it"
+        )
     if voucher.status == CANCELLED:
         return VoucherRevoked("this voucher was cancelled")
     if voucher.status == EXPIRED:

@@ -30,7 +30,14 @@ from voucher_service.organisations.models import organisation_programs
 from voucher_service.programs.figures import available_cents
 from voucher_service.programs.models import Program
 from voucher_service.vouchers.codes import code_hash, derive_code, format_code
-from voucher_service.vouchers.models import CANCELLED, ISSUED, Booklet, Voucher
+from voucher_service.vouchers.models import (
+    CANCELLED,
+    ISSUED,
+    NO_BENEFICIARY,
+    PRINTED,
+    Booklet,
+    Voucher,
+)
 from voucher_service.vouchers.tokens import new_jti, sign_voucher, voucher_id_for
 
 
@@ -87,15 +94,30 @@ def _issue(
     now: datetime,
 ) -> dict[str, Any]:
     assert issuer.organisation_id is not None
+    program, size = program_to_issue(session, issuer.organisation_id, program_id, size, now)
+    owner = beneficiary_hash(ctx.keys.secret, issuer.organisation_id, beneficiary_ref)
+    ensure_beneficiary_cap(session, program, owner, size)
+    return write_booklet(session, ctx, issuer, program, size, now, owner=owner)
+
+
+def program_to_issue(
+    session: Session,
+    organisation_id: str,
+    program_id: str,
+    size: int | None,
+    now: datetime,
+    booklets: int = 1,
+) -> tuple[Program, int]:
+    """The programme, locked, and the booklets' size (its own if None), once the rules of
+    issuing hold: the organisation distributes it, it issues now, the size fits it and its
+    budget covers that many booklets."""
     program = lock_program(session, program_id)
-    ensure_organisation_distributes(session, issuer.organisation_id, program.id)
+    ensure_organisation_distributes(session, organisation_id, program.id)
     ensure_program_active(program, now)
     size = program.booklet_size if size is None else size
     ensure_booklet_size(program, size)
-    ensure_budget(session, program, size * program.face_value_cents)
-    owner = beneficiary_hash(ctx.keys.secret, issuer.organisation_id, beneficiary_ref)
-    ensure_beneficiary_cap(session, program, owner, size)
-    return _write_booklet(session, ctx, issuer, program, owner, size, now)
+    ensure_budget(session, program, booklets * size * program.face_value_cents)
+    return program, size
 
 
 def lock_program(session: Session, program_id: str) -> Program:
@@ -140,7 +162,7 @@ def ensure_budget(session: Session, program: Program, amount: int) -> None:
     available = available_cents(session, program.id)
     if amount > available:
         raise BudgetExhausted(
-            f"this booklet needs {amount} cents and the programme has {available} left",
+            f"these vouchers need {amount} cents and the programme has {available} left",
             available_cents=available,
         )
 
@@ -160,20 +182,73 @@ def ensure_beneficiary_cap(session: Session, program: Program, owner: str, size:
         )
 
 
-def _write_booklet(
+def write_booklet(
     session: Session,
     ctx: ServiceContext,
     issuer: Principal,
     program: Program,
-    owner: str,
     size: int,
     now: datetime,
+    *,
+    owner: str | None = None,
+    batch_id: str | None = None,
 ) -> dict[str, Any]:
+    """Mint a booklet's vouchers and write them, with the booklet and the issue transfer that
+    moves their value from available to outstanding; the answer shows what to print.
+
+    Issued to the beneficiary whose keyed hash is `owner`; or, with `batch_id` and no owner,
+    pre-printed: its vouchers are `printed` until the booklet's activation. Either way their
+    expiry is fixed now (their tokens carry it, signed)."""
     assert issuer.organisation_id is not None
+    assert (owner is None) != (batch_id is None)
     booklet_id, transfer_id = new_id(), new_id()
+    status = ISSUED if batch_id is None else PRINTED
+    rows, shown = _mint_vouchers(ctx, program, booklet_id, size, status, now)
+    session.add(
+        Booklet(
+            id=booklet_id,
+            program_id=program.id,
+            organisation_id=issuer.organisation_id,
+            beneficiary_hash=NO_BENEFICIARY if owner is None else owner,
+            size=size,
+            issued_at=now,
+            issued_by=issuer.id,
+            transfer_id=transfer_id,
+            batch_id=batch_id,
+        )
+    )
+    session.flush()
+    session.execute(insert(Voucher), rows)
+    transfer = write_transfer(
+        session,
+        kinds.issue(
+            now,
+            program.id,
+            booklet_id,
+            [str(row["id"]) for row in rows],
+            size * program.face_value_cents,
+            transfer_id,
+            batch_id=batch_id,
+        ),
+    )
+    return {
+        "id": booklet_id,
+        "program_id": program.id,
+        "organisation_id": issuer.organisation_id,
+        "issued_at": rfc3339(now),
+        "vouchers": shown,
+        "ledger_entry": transfer.reference(),
+    }
+
+
+def _mint_vouchers(
+    ctx: ServiceContext, program: Program, booklet_id: str, size: int, status: str, now: datetime
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The booklet's vouchers: their rows, and what the answer shows of each (its code and
+    signed token, shown this once)."""
     expires_at = now.replace(microsecond=0) + timedelta(days=program.voucher_validity_days)
     key, secret = ctx.keys.voucher.current, ctx.keys.secret
-    rows, printed = [], []
+    rows, shown = [], []
     for position in range(1, size + 1):
         jti = new_jti()
         voucher_id = voucher_id_for(jti)
@@ -190,15 +265,16 @@ def _write_booklet(
                 "program_id": program.id,
                 "position": position,
                 "value_cents": program.face_value_cents,
-                "status": ISSUED,
+                "status": status,
                 "kid": key.kid,
                 "issued_at": now,
                 "expires_at": expires_at,
             }
         )
-        printed.append(
+        shown.append(
             {
                 "id": voucher_id,
+                "position": position,
                 "code": format_code(code),
                 "token": token,
                 "qr_content": f"{ctx.settings.public_base_url}/r#{token}",
@@ -207,39 +283,7 @@ def _write_booklet(
                 "expires_at": rfc3339(expires_at),
             }
         )
-    session.add(
-        Booklet(
-            id=booklet_id,
-            program_id=program.id,
-            organisation_id=issuer.organisation_id,
-            beneficiary_hash=owner,
-            size=size,
-            issued_at=now,
-            issued_by=issuer.id,
-            transfer_id=transfer_id,
-        )
-    )
-    session.flush()
-    session.execute(insert(Voucher), rows)
-    transfer = write_transfer(
-        session,
-        kinds.issue(
-            now,
-            program.id,
-            booklet_id,
-            [str(row["id"]) for row in rows],
-            size * program.face_value_cents,
-            transfer_id,
-        ),
-    )
-    return {
-        "id": booklet_id,
-        "program_id": program.id,
-        "organisation_id": issuer.organisation_id,
-        "issued_at": rfc3339(now),
-        "vouchers": printed,
-        "ledger_entry": transfer.reference(),
-    }
+    return rows, shown
 
 
 def booklet_view(session: Session, booklet: Booklet) -> dict[str, Any]:
@@ -249,11 +293,19 @@ def booklet_view(session: Session, booklet: Booklet) -> dict[str, Any]:
     )
     program = session.get(Program, booklet.program_id)
     currency = program.currency if program else "EUR"
+    batch: dict[str, Any] = {}
+    if booklet.batch_id is not None:  # pre-printed: its batch, and whether it was handed out
+        activated = booklet.activated_at
+        batch = {
+            "batch_id": booklet.batch_id,
+            "activated_at": None if activated is None else rfc3339(activated),
+        }
     return {
         "id": booklet.id,
         "program_id": booklet.program_id,
         "organisation_id": booklet.organisation_id,
         "issued_at": rfc3339(booklet.issued_at),
+        **batch,
         "vouchers": [
             {
                 "id": v.id,

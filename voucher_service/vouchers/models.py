@@ -10,6 +10,25 @@ from sqlalchemy.orm import Mapped, mapped_column
 from voucher_service.db import Base, UTCDateTime, new_id
 
 ISSUED, REDEEMED, CANCELLED, EXPIRED = "issued", "redeemed", "cancelled", "expired"
+# A voucher of a pre-printed batch: it holds budget but is worth nothing until its booklet is
+# activated (handed to a beneficiary), when it becomes ISSUED.
+PRINTED = "printed"
+# A pre-printed booklet's beneficiary_hash until its activation: no case reference's hash.
+NO_BENEFICIARY = ""
+
+
+class BookletBatch(Base):
+    """Booklets printed in advance, to be handed out (activated) one by one later."""
+
+    __tablename__ = "booklet_batches"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    count: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(36))
 
 
 class Booklet(Base):
@@ -24,11 +43,16 @@ class Booklet(Base):
     program_id: Mapped[str] = mapped_column(ForeignKey("programs.id"))
     organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
     # A keyed hash of the issuer's case reference: enough for the cap, useless to a reader.
+    # NO_BENEFICIARY for a pre-printed booklet until its activation names the beneficiary.
     beneficiary_hash: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     issued_by: Mapped[str] = mapped_column(String(36))
     transfer_id: Mapped[str] = mapped_column(String(36))
+    # Pre-printed booklets only: their batch, and when and by whom they were handed out.
+    batch_id: Mapped[str | None] = mapped_column(ForeignKey("booklet_batches.id"), index=True)
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    activated_by: Mapped[str | None] = mapped_column(String(36))
 
 
 class Voucher(Base):

@@ -15,8 +15,15 @@ from voucher_service.organisations.api import (
     create_organisation,
     get_organisation,
     list_organisations,
+    update_organisation,
 )
-from voucher_service.partners.api import PartnerInput, create_partner, find_partners, get_partner
+from voucher_service.partners.api import (
+    PartnerInput,
+    create_partner,
+    get_partner,
+    update_partner,
+)
+from voucher_service.partners.directory import find_partners
 from voucher_service.programs.api import ProgramInput, create_program, get_program, list_programs
 from voucher_service.web.auth import requires
 from voucher_service.web.helpers import (
@@ -73,6 +80,13 @@ def get_organisation_view(organisation_id: Any) -> Response:
     return json_response(view)
 
 
+@blueprint.patch("/organisations/<uuid:organisation_id>")
+@requires("admin")
+def patch_organisation(organisation_id: Any) -> Response:
+    changes = json_body("organisation-update.request")
+    return json_response(update_organisation(services().database, str(organisation_id), changes))
+
+
 @blueprint.post("/organisations/<uuid:organisation_id>/programs")
 @requires("admin")
 def post_organisation_program(organisation_id: Any) -> Response:
@@ -94,6 +108,13 @@ def post_partner() -> Response:
 @requires("admin", "partner")
 def get_partner_view(partner_id: Any) -> Response:
     return json_response(get_partner(services().database, g.principal, str(partner_id)))
+
+
+@blueprint.patch("/partners/<uuid:partner_id>")
+@requires("admin")
+def patch_partner(partner_id: Any) -> Response:
+    changes = json_body("partner-update.request")
+    return json_response(update_partner(services().database, str(partner_id), changes))
 
 
 @blueprint.get("/partners")

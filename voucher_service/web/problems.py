@@ -76,6 +76,20 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
         "Cet encaissement ne peut plus être annulé : délai dépassé, déjà annulé ou déjà payé.",
         "This redemption can no longer be reversed: too late, already reversed or already paid.",
     ),
+    "voucher-not-activated": (
+        "Ce chèque fait partie d'un carnet pré-imprimé qui n'a pas encore été remis à un "
+        "bénéficiaire : il ne vaut rien tant que la structure qui le distribue ne l'a pas "
+        "activé. Ne l'acceptez pas ; la personne peut s'adresser à cette structure.",
+        "This voucher belongs to a pre-printed booklet not yet handed to a beneficiary: it is "
+        "worth nothing until the distributing organisation activates it. Do not accept it; "
+        "the holder may ask that organisation.",
+    ),
+    "booklet-already-activated": (
+        "Ce carnet a déjà été remis à un bénéficiaire (ou n'est pas un carnet pré-imprimé). "
+        "Rien n'a été modifié.",
+        "This booklet was already handed to a beneficiary (or is not a pre-printed booklet). "
+        "Nothing was changed.",
+    ),
     "program-not-active": (
         "Le programme n'émet pas de chèques à cette date.",
         "The programme does not issue vouchers at this date.",

@@ -1,4 +1,5 @@
-"""Public endpoints: JWKS, health, the OpenAPI document and its explorer, the problem pages."""
+"""Public endpoints: JWKS, the directory map, health, the OpenAPI document and its explorer,
+the problem pages."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from flask import Blueprint, Response, current_app, send_from_directory
 from voucher_service.clock import now
 from voucher_service.errors import NotFound
 from voucher_service.health import not_ready
+from voucher_service.partners.directory import partner_map
 from voucher_service.vouchers.jwks import published_keys
-from voucher_service.web.helpers import json_response, services
+from voucher_service.web.helpers import json_response, query_text, services
 from voucher_service.web.openapi import openapi_document
 from voucher_service.web.problems import EXPLANATIONS, problem_page, problem_response
 
@@ -22,6 +24,19 @@ def get_jwks() -> Response:
     svc = services()
     response = json_response(published_keys(svc.database, svc.context, now()))
     response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@blueprint.get("/v1/partners.geojson")
+def get_partner_map() -> Response:
+    document = partner_map(
+        services().database, query_text("program_id", 36), query_text("service", 100)
+    )
+    response = json_response(document)
+    response.mimetype = "application/geo+json"
+    response.headers["Cache-Control"] = "public, max-age=300"
+    # Public and keyless: a map on any site (Leaflet, OpenLayers, uMap) may load it.
+    response.headers["Access-Control-Allow-Origin"] = "*"
     return response
 
 

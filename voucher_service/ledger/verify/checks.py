@@ -304,7 +304,8 @@ class _Audit:
         self.held["vouchers"] = (
             f"{replay.voucher_count} vouchers issued once each, at most one live redemption "
             "each, amounts equal to face values; each programme's outstanding balance equals "
-            "the value of its vouchers in circulation"
+            "the value of its vouchers in circulation; pre-printed vouchers redeemed only once "
+            f"activated ({replay.activated_count} activated)"
         )
 
     def _unterminated(self) -> None:

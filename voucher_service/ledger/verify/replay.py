@@ -28,6 +28,7 @@ _STR = frozenset((str,))  # the only type a reference may have
 _ENTRY_INDEX = struct.Struct("<I")  # an entry id's record, past its key: its entry's index
 # The references the rules need by name, beyond the accounts (each kind's refs say which it has).
 _PROGRAM, _PARTNER, _REVERSES = "program_id", "partner_id", "reverses"
+_BATCH = "batch_id"  # an issue entry's, when it issues a pre-printed booklet
 
 Fail = Callable[[str, str], None]
 Entry = dict[str, Any]
@@ -59,6 +60,7 @@ class Replay:
             kinds.REVERSE: self._reverse,
             kinds.CANCEL: self._withdraw,
             kinds.EXPIRE: self._withdraw,
+            kinds.ACTIVATE: self._activate,
         }
         # Any other kind (settle) moves money along its route and touches no voucher.
         self._kinds = {kind.name: (kind, rules.get(kind, self._routed)) for kind in kinds.ALL}
@@ -66,6 +68,10 @@ class Replay:
     @property
     def voucher_count(self) -> int:
         return self._vouchers.count
+
+    @property
+    def activated_count(self) -> int:
+        return self._vouchers.activated
 
     def entry(self, index: int, line: bytes) -> None:
         """Checks the line at `index` (the lines come in order, each once)."""
@@ -164,6 +170,8 @@ class Replay:
                 if left < 0:
                     self._negatives(index, kind, postings)
                 return postings
+        if postings == [] and self._moves_no_money(kind):
+            return []  # an activation: a change of vouchers' state, not of money
         problem = _postings_problem(postings)
         if problem is not None:
             self._bad("entries", index, kind, problem)
@@ -184,6 +192,10 @@ class Replay:
         if dipped:  # judged after the whole transfer: its postings land together
             self._negatives(index, kind, postings)
         return postings
+
+    def _moves_no_money(self, kind: str | None) -> bool:
+        known = self._kinds.get(kind) if kind else None
+        return known is not None and not known[0].moves_money
 
     def _negatives(self, index: int, kind: str | None, postings: Postings) -> None:
         for source in dict.fromkeys(posting["source"] for posting in postings):
@@ -225,7 +237,7 @@ class Replay:
             self._bad("entries", index, kind.name, message)
             return None
         posting = postings[0]
-        source, destination = kind.route(refs)
+        source, destination = kind.accounts(refs)
         if posting["source"] != source or posting["destination"] != destination:
             self._off_route(index, kind, posting, source, destination)
             return None
@@ -244,7 +256,7 @@ class Replay:
         refs = self._refs(index, kind, entry)
         if refs is None:
             return
-        source, destination = kind.route(refs)
+        source, destination = kind.accounts(refs)
         for posting in postings:
             if posting["source"] != source or posting["destination"] != destination:
                 self._off_route(index, kind, posting, source, destination)
@@ -257,11 +269,16 @@ class Replay:
     def _issue(self, index: int, kind: Kind, entry: Entry, postings: Postings) -> None:
         refs = self._refs(index, kind, entry)
         voucher_ids = self._voucher_ids(index, kind, entry, one=False)
+        batch = entry.get(_BATCH)
+        if batch is not None and (type(batch) is not str or not batch):
+            self._bad("entries", index, kind.name, f"batch_id {clip(batch)} is not an id")
+            return
         if refs is None or voucher_ids is None:
             return
         amount = self._one_posting(index, kind, postings, refs)
         if amount is not None:
-            self._vouchers.issue(index, kind.name, entry[_PROGRAM], voucher_ids, amount)
+            printed = batch is not None  # a pre-printed booklet: redeemable once activated
+            self._vouchers.issue(index, kind.name, entry[_PROGRAM], voucher_ids, amount, printed)
 
     def _redeem(self, index: int, kind: Kind, entry: Entry, postings: Postings) -> None:
         refs = self._refs(index, kind, entry)
@@ -288,6 +305,15 @@ class Replay:
         """The index of the entry with this id (the first, should there be several)."""
         at = self._ids.find(id_key(entry_id))
         return None if at < 0 else int(_ENTRY_INDEX.unpack_from(self._ids.slots, at + KEY_SIZE)[0])
+
+    def _activate(self, index: int, kind: Kind, entry: Entry, postings: Postings) -> None:
+        refs = self._refs(index, kind, entry)
+        voucher_ids = self._voucher_ids(index, kind, entry, one=False)
+        if postings:
+            message = f"{len(postings)} postings where an activation moves no money"
+            self._bad("entries", index, kind.name, message)
+        if refs is not None and voucher_ids is not None:
+            self._vouchers.activate(index, kind.name, entry[_PROGRAM], voucher_ids)
 
     def _withdraw(self, index: int, kind: Kind, entry: Entry, postings: Postings) -> None:
         refs = self._refs(index, kind, entry)

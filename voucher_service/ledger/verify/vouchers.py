@@ -3,6 +3,8 @@
 Check 7's rules: a voucher is issued once, redeemed at most once while live, given back only
 by the reversal of its live redemption, withdrawn only while in circulation, and always for
 its face value; each programme's vouchers in circulation are worth its outstanding balance.
+A pre-printed voucher (issued with a batch) is in circulation but redeemable only once an
+activation entry has named it, and it is activated once.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from voucher_service.ledger import kinds
 from voucher_service.ledger.verify.tables import KEY_SIZE, Table, id_key, id_keys
 
 # A voucher's record, past its key: its issue, its taker and its state. Its state is 0 while in
-# circulation; else 4 x the index of the entry that took it out of circulation, plus how. Its
-# taker is the partner of its live redemption (0 when none). 2^32 entries, issues or partners
-# would take terabytes of log: `struct` would refuse them.
+# circulation and redeemable, _PRINTED while in circulation but not yet activated; else 4 x the
+# index of the entry that took it out of circulation, plus how. Its taker is the partner of its
+# live redemption (0 when none). 2^32 entries, issues or partners would take terabytes of log:
+# `struct` would refuse them.
 _VOUCHER = struct.Struct("<IIq")
 _LIVE, _CANCELLED, _EXPIRED = 1, 2, 3
+_PRINTED = -1  # never an entry's state: those are >= 0
 _WITHDRAWN = {kinds.CANCEL.name: _CANCELLED, kinds.EXPIRE.name: _EXPIRED}
 _HOW = {_LIVE: "redeemed by"} | {how: f"withdrawn by {name}" for name, how in _WITHDRAWN.items()}
 _Found = tuple[int, int, int, int]  # where a voucher's record is, then its issue, taker, state
@@ -42,20 +46,33 @@ class Circulation:
         self._circulating: list[int] = []  # by programme: the value of its vouchers in circulation
         self._partners: dict[str, int] = {}  # partner id -> its number
         self._partner_ids: list[str] = []
+        self._activated = 0
 
     @property
     def count(self) -> int:
         """How many vouchers were issued."""
         return self._records.count
 
+    @property
+    def activated(self) -> int:
+        """How many pre-printed vouchers were activated."""
+        return self._activated
+
     def circulating(self) -> dict[str, int]:
         """Each programme's vouchers in circulation, by value."""
         return dict(zip(self._program_ids, self._circulating, strict=True))
 
     def issue(
-        self, index: int, kind: str, program: str, voucher_ids: list[str], amount: int
+        self,
+        index: int,
+        kind: str,
+        program: str,
+        voucher_ids: list[str],
+        amount: int,
+        printed: bool = False,
     ) -> None:
-        """A booklet's vouchers go into circulation, each worth an equal share of `amount`."""
+        """A booklet's vouchers go into circulation, each worth an equal share of `amount`;
+        `printed`: not redeemable before their activation."""
         value, rest = divmod(amount, len(voucher_ids))
         if rest:
             self._bad(
@@ -71,7 +88,8 @@ class Circulation:
         self._issue_programs.append(number)
         self._issue_values.append(value)
         self._issue_entries.append(index)
-        payload, add, new = _VOUCHER.pack(issue, 0, 0), self._records.add, 0
+        payload = _VOUCHER.pack(issue, 0, _PRINTED if printed else 0)
+        add, new = self._records.add, 0
         for voucher_id, key in zip(voucher_ids, id_keys(voucher_ids), strict=True):
             at = add(key, payload)
             if at < 0:
@@ -121,9 +139,12 @@ class Circulation:
         if state & 3 == _LIVE:
             message = f"voucher {voucher_id} redeemed twice: entry {state >> 2}'s redemption"
             self._bad(index, kind, f"{message} is still live")
-        elif state:
+        elif state not in (0, _PRINTED):
             self._bad(index, kind, f"voucher {voucher_id} was {_whereabouts(state)}")
-        else:  # in circulation, for the wrong amount: it leaves circulation all the same
+        else:  # in circulation, for the wrong amount or not activated: it leaves all the same
+            if state == _PRINTED:
+                message = f"voucher {voucher_id} redeemed while printed: no entry activated it"
+                self._bad(index, kind, message)
             taker = self._partners.get(partner)
             if taker is None:
                 taker = self._new_partner(partner)
@@ -178,13 +199,30 @@ class Circulation:
                 continue
             value = self._issue_values[found[1]]
             total = None if total is None else total + value
-            if found[3]:
+            if found[3] not in (0, _PRINTED):  # printed vouchers may be withdrawn too
                 message = f"voucher {voucher_id} is not in circulation ({_whereabouts(found[3])})"
                 self._bad(index, kind, message)
             else:
                 self._move(found, 0, state, -1)
         if amount is not None and total is not None and amount != total:
             self._bad(index, kind, f"withdraws {amount} for vouchers worth {total}")
+
+    def activate(self, index: int, kind: str, program: str, voucher_ids: list[str]) -> None:
+        """A pre-printed booklet handed out: its printed vouchers become redeemable, once."""
+        for voucher_id, key in zip(voucher_ids, id_keys(voucher_ids), strict=True):
+            found = self._known(index, kind, voucher_id, key, program)
+            if found is None:
+                continue
+            at, issue, taker, state = found
+            if state == _PRINTED:
+                _VOUCHER.pack_into(self._records.slots, at + KEY_SIZE, issue, taker, 0)
+                self._activated += 1
+            elif state:
+                message = f"voucher {voucher_id} is not in circulation ({_whereabouts(state)})"
+                self._bad(index, kind, message)
+            else:
+                message = f"voucher {voucher_id} is not printed: issued to a beneficiary already"
+                self._bad(index, kind, message)
 
     def _known(
         self, index: int, kind: str, voucher_id: str, key: bytes, program: str
@@ -217,5 +255,7 @@ class Circulation:
 
 
 def _whereabouts(state: int) -> str:
-    """Why a voucher whose state is not 0 is out of circulation."""
+    """Why a voucher whose state is not 0 is out of circulation (or not yet redeemable)."""
+    if state == _PRINTED:
+        return "printed and not activated"
     return f"{_HOW[state & 3]} entry {state >> 2}"

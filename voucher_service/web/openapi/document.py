@@ -6,6 +6,7 @@ from functools import cache
 from typing import Any
 
 from voucher_service.schemas import PLAIN_MESSAGES, all_schemas
+from voucher_service.web.openapi.batch_examples import BATCH_EXAMPLES
 from voucher_service.web.openapi.examples import EXAMPLES, RAW_EXAMPLES, problem_example
 from voucher_service.web.openapi.operations import (
     IDEMPOTENCY_KEY,
@@ -21,6 +22,7 @@ from voucher_service.web.openapi.operations import (
     Roles,
 )
 
+ALL_EXAMPLES = {**EXAMPLES, **BATCH_EXAMPLES}
 JSON = "application/json"
 PROBLEM = "application/problem+json"
 
@@ -75,8 +77,8 @@ def _tags() -> list[str]:
 
 
 def _operation(operation: Operation, base_url: str) -> dict[str, Any]:
-    examples = EXAMPLES[operation.operation_id]
-    success = _content(JSON, operation.response, operation.summary, examples.response)
+    examples = ALL_EXAMPLES[operation.operation_id]
+    success = _content(operation.media, operation.response, operation.summary, examples.response)
     if operation.status == 201:
         success["headers"] = {"Location": LOCATION}
     if (operation.method, operation.path) in IDEMPOTENT:
@@ -126,11 +128,20 @@ def _raw_operation(raw: RawOperation, base_url: str) -> dict[str, Any]:
     }
     _describe(answer, raw.operation_id, raw.roles)
     problems = [401, 403, 503] if raw.roles is not None else []
+    parameters = [_parameter(p) for p in PARAMETERS.get((raw.method, raw.path), [])]
+    query = parameters[0]["name"] if parameters else None
+    if query is not None:
+        problems.append(400)
     if "{slug}" in raw.path:
-        answer["parameters"] = [_path_parameter("slug", {"type": "string", "maxLength": 60})]
+        parameters.append(_path_parameter("slug", {"type": "string", "maxLength": 60}))
+    else:
+        parameters += [_path_parameter(name) for name in _path_names(raw.path)]
+    if parameters:
+        answer["parameters"] = parameters
+    if "{" in raw.path:
         problems.append(404)
-    for status in problems:
-        example = problem_example(base_url, raw.operation_id, status, body_error=None, query=None)
+    for status in sorted(problems):
+        example = problem_example(base_url, raw.operation_id, status, body_error=None, query=query)
         answer["responses"][str(status)] = _content(
             PROBLEM, "problem", example["title"], {example["type"].rpartition("/")[2]: example}
         )
@@ -139,10 +150,12 @@ def _raw_operation(raw: RawOperation, base_url: str) -> dict[str, Any]:
 
 def _body_error(request: str) -> dict[str, str]:
     """What a 400 says of a body that misses its first required member (or, for a body of
-    alternatives, all of them)."""
-    required = all_schemas()[request].get("required")
-    if required:
-        return {"path": "", "message": f"'{required[0]}' is a required property"}
+    alternatives, all of them; for a body of optional members, every one)."""
+    schema = all_schemas()[request]
+    if schema.get("required"):
+        return {"path": "", "message": f"'{schema['required'][0]}' is a required property"}
+    if "oneOf" not in schema:  # a body of optional members (a PATCH): one at least
+        return {"path": "", "message": "{} should be non-empty"}
     return {"path": "", "message": PLAIN_MESSAGES["oneOf"]}
 
 

@@ -64,12 +64,25 @@ PROGRAM_VIEW = {
         "available_cents": 4_890_000,
     },
 }
+LOCATION = {
+    "address": "Place Léon Betoulle, 87000 Limoges",
+    "postcode": "87000",
+    "latitude": 45.8297,
+    "longitude": 1.26,
+}
 ORGANISATION_VIEW = {
     "id": ORGANISATION,
     "name": "CCAS de Limoges",
     "kind": "ccas",
+    **LOCATION,
     "programs": [PROGRAM],
     "created_at": "2026-11-27T09:05:00Z",
+}
+HOURS = {
+    "tu": [["10:00", "12:00"], ["14:00", "18:00"]],
+    "we": [["10:00", "18:00"]],
+    "fr": [["14:00", "18:00"]],
+    "sa": [["10:00", "17:00"]],
 }
 VENUE = {
     "name": "Médiathèque francophone",
@@ -83,6 +96,7 @@ PARTNER_VIEW = {
     "id": PARTNER,
     "siret": "73282932000074",
     **VENUE,
+    "opening_hours": HOURS,
     "programs": [PROGRAM],
     "created_at": "2026-11-27T09:10:00Z",
 }
@@ -144,8 +158,24 @@ EXAMPLES: dict[str, Examples] = {
     ),
     "getProgram": Examples(response={"programme": PROGRAM_VIEW}),
     "createOrganisation": Examples(
-        request={"ccas": {"name": "CCAS de Limoges", "kind": "ccas", "programs": [PROGRAM]}},
+        request={
+            "ccas": {"name": "CCAS de Limoges", "kind": "ccas", "programs": [PROGRAM]},
+            "located": {"name": "CCAS de Limoges", "kind": "ccas", **LOCATION},
+        },
         response={"created": ORGANISATION_VIEW},
+    ),
+    "updateOrganisation": Examples(
+        request={
+            "moved": LOCATION,
+            "renamed": {"name": "CCAS de la Ville de Limoges"},
+            "location forgotten": {
+                "address": None,
+                "postcode": None,
+                "latitude": None,
+                "longitude": None,
+            },
+        },
+        response={"organisation": ORGANISATION_VIEW},
     ),
     "listOrganisations": Examples(
         response={
@@ -161,11 +191,62 @@ EXAMPLES: dict[str, Examples] = {
         response={"organisation": ORGANISATION_VIEW},
     ),
     "createPartner": Examples(
-        request={"venue": {"siret": "73282932000074", **VENUE, "programs": [PROGRAM]}},
+        request={
+            "venue": {"siret": "73282932000074", **VENUE, "programs": [PROGRAM]},
+            "with hours": {
+                "siret": "73282932000074",
+                **VENUE,
+                "opening_hours": HOURS,
+                "programs": [PROGRAM],
+            },
+        },
         response={"created": PARTNER_VIEW},
     ),
     "findPartners": Examples(
-        response={"nearest": {"items": [{"id": PARTNER, **VENUE, "distance_km": 1.204}]}},
+        response={
+            "nearest": {
+                "items": [{"id": PARTNER, **VENUE, "opening_hours": HOURS, "distance_km": 1.204}]
+            },
+            "hours unknown": {
+                "items": [{"id": PARTNER, **VENUE, "opening_hours": None, "distance_km": None}]
+            },
+        },
+    ),
+    "updatePartner": Examples(
+        request={
+            "hours": {"opening_hours": HOURS},
+            "moved": {
+                "address": "12 rue Jean Jaurès, 87000 Limoges",
+                "latitude": 45.8318,
+                "longitude": 1.2589,
+            },
+            "programmes": {"programs": [PROGRAM]},
+            "hours forgotten": {"opening_hours": None},
+        },
+        response={"venue": PARTNER_VIEW},
+    ),
+    "mapPartners": Examples(
+        response={
+            "map": {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "id": PARTNER,
+                        "geometry": {"type": "Point", "coordinates": [1.2532, 45.8336]},
+                        "properties": {
+                            "id": PARTNER,
+                            "name": VENUE["name"],
+                            "address": VENUE["address"],
+                            "postcode": VENUE["postcode"],
+                            "services": VENUE["services"],
+                            "opening_hours": HOURS,
+                            "programs": [PROGRAM],
+                        },
+                    }
+                ],
+            }
+        },
     ),
     "getPartner": Examples(response={"venue": PARTNER_VIEW}),
     "createApiKey": Examples(
@@ -208,6 +289,7 @@ EXAMPLES: dict[str, Examples] = {
                 "vouchers": [
                     {
                         "id": VOUCHER,
+                        "position": 1,
                         "code": CODE,
                         "token": VOUCHER_JWS,
                         "qr_content": f"https://pass.example.fr/r#{VOUCHER_JWS}",
@@ -275,6 +357,15 @@ EXAMPLES: dict[str, Examples] = {
                 "expires_at": "2027-11-27T10:00:00Z",
                 "redeemable": False,
                 "reason": "voucher-already-redeemed",
+            },
+            "printed, not handed out": {
+                "voucher_id": VOUCHER,
+                "status": "printed",
+                "value_cents": 1000,
+                "currency": "EUR",
+                "expires_at": "2027-11-27T10:00:00Z",
+                "redeemable": False,
+                "reason": "voucher-not-activated",
             },
         },
     ),
@@ -403,6 +494,16 @@ PROBLEMS_BY_OPERATION: dict[tuple[str, int], tuple[str, str, str]] = {
         "partner-not-eligible",
         "Partner not eligible",
         "this venue is not affiliated to the voucher's programme",
+    ),
+    ("printBookletBatch", 409): (
+        "budget-exhausted",
+        "Budget exhausted",
+        "these vouchers need 500000 cents and the programme has 120000 left",
+    ),
+    ("activateBooklet", 409): (
+        "booklet-already-activated",
+        "Booklet already activated",
+        "this booklet was activated already",
     ),
     ("reverseRedemption", 409): (
         "reversal-not-allowed",

@@ -20,6 +20,7 @@ class Operation(NamedTuple):
     summary: str
     operation_id: str
     tag: str
+    media: str = "application/json"  # of the success answer
 
 
 class RawOperation(NamedTuple):
@@ -79,6 +80,12 @@ OPERATIONS: list[Operation] = [
         "Organisations",
     ),
     Operation(
+        "patch", "/v1/organisations/{organisation_id}", (ADMIN,),
+        "organisation-update.request", 200, "organisation", (400, 401, 403, 404),
+        "Change an organisation's name, kind or location", "updateOrganisation",
+        "Organisations",
+    ),
+    Operation(
         "post", "/v1/partners", (ADMIN,), "partner-create.request", 201, "partner",
         (400, 401, 403, 409), "Qualify a partner venue", "createPartner", "Partners",
     ),
@@ -91,6 +98,16 @@ OPERATIONS: list[Operation] = [
         "get", "/v1/partners/{partner_id}", (ADMIN, PARTNER), None, 200, "partner",
         (401, 403, 404), "A partner venue with its SIRET and programmes", "getPartner",
         "Partners",
+    ),
+    Operation(
+        "patch", "/v1/partners/{partner_id}", (ADMIN,), "partner-update.request", 200,
+        "partner", (400, 401, 403, 404), "Change a partner venue (hours, place, programmes…)",
+        "updatePartner", "Partners",
+    ),
+    Operation(
+        "get", "/v1/partners.geojson", None, None, 200, "partner-map", (400,),
+        "The partner directory as a GeoJSON map", "mapPartners", "Partners",
+        "application/geo+json",
     ),
     Operation(
         "post", "/v1/api-keys", (ADMIN,), "api-key-create.request", 201, "api-key",
@@ -122,6 +139,22 @@ OPERATIONS: list[Operation] = [
     Operation(
         "get", "/v1/booklets/{booklet_id}", (ISSUER, ADMIN), None, 200, "booklet",
         (401, 403, 404), "A booklet and its vouchers' statuses", "getBooklet", "Booklets",
+    ),
+    Operation(
+        "post", "/v1/booklet-batches", (ISSUER,), "booklet-batch-create.request", 201,
+        "booklet-batch-printed", (400, 401, 403, 404, 409, 422),
+        "Print a batch of booklets in advance (not redeemable until activated)",
+        "printBookletBatch", "Booklets",
+    ),
+    Operation(
+        "get", "/v1/booklet-batches/{batch_id}", (ISSUER, ADMIN), None, 200, "booklet-batch",
+        (401, 403, 404), "A batch and which of its booklets were handed out",
+        "getBookletBatch", "Booklets",
+    ),
+    Operation(
+        "post", "/v1/booklets/{booklet_id}/activation", (ISSUER,),
+        "booklet-activation.request", 200, "booklet", (400, 401, 403, 404, 409),
+        "Hand a pre-printed booklet to a beneficiary", "activateBooklet", "Booklets",
     ),
     Operation(
         "post", "/v1/vouchers/verify", (PARTNER,), "voucher-verify.request", 200,
@@ -200,15 +233,75 @@ RAW_OPERATIONS: list[RawOperation] = [
         "get", "/problems/{slug}", None, "text/html", "What a problem type means (fr, en)",
         "getProblemPage", "Service",
     ),
+    RawOperation(
+        "get", "/v1/booklet-batches/{batch_id}/pdf", (ISSUER, ADMIN), "application/pdf",
+        "Every booklet of a batch in one PDF, streamed", "printBookletBatchPdf", "Booklets",
+    ),
+    RawOperation(
+        "get", "/v1/booklets/{booklet_id}/pdf", (ISSUER, ADMIN), "application/pdf",
+        "The booklet to print: a cover letter, then its vouchers", "printBooklet", "Booklets",
+    ),
+    RawOperation(
+        "get", "/v1/vouchers/{voucher_id}/qr.svg", (ISSUER, ADMIN), "image/svg+xml",
+        "A voucher's QR code as SVG", "getVoucherQrSvg", "Booklets",
+    ),
+    RawOperation(
+        "get", "/v1/vouchers/{voucher_id}/qr.png", (ISSUER, ADMIN), "image/png",
+        "A voucher's QR code as PNG", "getVoucherQrPng", "Booklets",
+    ),
 ]  # fmt: skip
 
 # What the operations say beyond their summary.
 NOTES = {
+    "printBookletBatch": "The #APTIC model: booklets printed ahead (at the printer's, or "
+    "with `GET /v1/booklet-batches/{batch_id}/pdf`) and handed out later. Their vouchers "
+    "are `printed`: they hold their share of the budget from now on (the ledger moves it "
+    "from available to outstanding, as for an issued booklet) but every redemption refuses "
+    "them (409 `voucher-not-activated`) until the booklet's activation: a stolen box is "
+    "worth nothing. No beneficiary yet, so no cap applies here. Their expiry is fixed now "
+    "(`voucher_validity_days` from today): their tokens carry it, signed. Codes and tokens "
+    "are shown in this answer once; its replays (same Idempotency-Key) give the same ones.",
+    "getBookletBatch": "No code and no token: they were shown once, and are on the batch's "
+    "PDF. An issuer sees its own organisation's batches.",
+    "printBookletBatchPdf": "A cover letter and the vouchers of each booklet in turn, in the "
+    "order `GET /v1/booklet-batches/{batch_id}` lists them; the letter names the affiliated "
+    "venues nearest to the organisation's location. Sent as it is drawn (chunked), so the "
+    "first booklets arrive before the last are read; the same document at every reprint. "
+    "Never cached (`Cache-Control: no-store`).",
+    "activateBooklet": "The booklet's own organisation only. Its vouchers become `issued` "
+    "(redeemable), and the beneficiary's cap counts them from now on: over the cap, 409 "
+    "`beneficiary-limit-reached` and nothing changes. A booklet is activated once: again, or "
+    "for a booklet issued to its beneficiary, 409 `booklet-already-activated`. Nothing about "
+    "the beneficiary enters the ledger (an `activate` entry, which moves no money).",
+    "printBooklet": "An A4 cover letter in French (the programme, its funder, how to use the "
+    "vouchers, until when, the five affiliated venues nearest to `near`, else to the "
+    "organisation's location), then the vouchers, ten to a page, with cut lines. The same "
+    "vouchers with the same codes and QR codes at every reprint. `holder` is printed on the "
+    "letter, never stored nor logged. An issuer prints its own organisation's booklets. "
+    "Never cached (`Cache-Control: no-store`): the vouchers can be redeemed.",
+    "getVoucherQrSvg": "The voucher's `qr_content`, level Q, with its quiet zone, as on its "
+    "printed booklet. Never cached: it can be redeemed. An issuer reads its own "
+    "organisation's vouchers.",
+    "getVoucherQrPng": "The voucher's `qr_content`, level Q, with its quiet zone, 8 pixels a "
+    "module, as on its printed booklet. Never cached: it can be redeemed. An issuer reads its "
+    "own organisation's vouchers.",
     "listPrograms": "An issuer sees the programmes its organisation distributes.",
     "getOrganisation": "An issuer sees its own organisation only.",
     "addOrganisationProgram": "Adding a programme the organisation distributes already "
     "changes nothing (200 all the same).",
     "getPartner": "A partner sees its own venue only.",
+    "updatePartner": "Only the members given change. `programs` replaces the venue's "
+    "affiliations (a venue taken out of a programme can no longer redeem its vouchers). "
+    "`opening_hours` is the week day by day (`mo` … `su`), each day its intervals "
+    '`["HH:MM", "HH:MM"]` in order and without overlap; a day absent or `[]` is '
+    "closed; `null` forgets the hours. The SIRET never changes.",
+    "mapPartners": "Every venue (or a programme's, or those offering a service) as a GeoJSON "
+    "FeatureCollection (RFC 7946): a Point per venue, coordinates `[longitude, latitude]`, "
+    "properties what a person needs to go there (never the SIRET). Any map library reads "
+    "it as it is; cached 5 minutes, readable from any origin (CORS).",
+    "updateOrganisation": "Only the members given change; `null` forgets a part of the "
+    "location; latitude and longitude go together. The booklet's cover letter lists the "
+    "venues nearest to this location when the issuer names no other place.",
     "listBooklets": "An issuer sees its own organisation's booklets, the admin every one. "
     "Booklets are listed without their vouchers: codes and tokens are shown once, at issue. "
     "`beneficiary_ref` finds one person's booklets by the keyed hash of the case reference, "
@@ -277,6 +370,16 @@ PARAMETERS: dict[tuple[str, str], list[Parameter]] = {
             "limit", "query", LIMIT, "At most this many venues (1 to 500; default 50)."
         ),
     ],
+    ("get", "/v1/partners.geojson"): [
+        Parameter(
+            "program_id", "query", {"type": "string", "maxLength": 36},
+            "Only the venues affiliated to this programme.",
+        ),
+        Parameter(
+            "service", "query", {"type": "string", "maxLength": 100},
+            "Only the venues that offer this service (atelier-ordinateur, …).",
+        ),
+    ],
     ("get", "/v1/booklets"): [
         Parameter(
             "program_id", "query", {"type": "string", "maxLength": 36},
@@ -294,6 +397,18 @@ PARAMETERS: dict[tuple[str, str], list[Parameter]] = {
         *_page("booklets"),
     ],
     ("get", "/v1/redemptions"): [*_period("Redemptions"), *_page("redemptions")],
+    ("get", "/v1/booklets/{booklet_id}/pdf"): [
+        Parameter(
+            "near", "query", {"type": "string", "pattern": r"^-?\d+(\.\d+)?,-?\d+(\.\d+)?$"},
+            "Where the holder lives, LAT,LON in degrees (45.8336,1.2532): the letter lists the "
+            "affiliated venues nearest to it (default: the organisation's location).",
+        ),
+        Parameter(
+            "holder", "query", {"type": "string", "maxLength": 80},
+            "The holder's name, printed on the letter; never stored, never logged (at most 80 "
+            "printable characters).",
+        ),
+    ],
     ("get", "/v1/ledger/entries"): [
         Parameter(
             "start", "query", {"type": "integer", "minimum": 0},
@@ -353,7 +468,11 @@ IDEMPOTENCY_KEY = Parameter(
     "success answered (1 to 255 printable ASCII; kept at least 24 h).",
     required=True,
 )
-IDEMPOTENT = {("post", "/v1/booklets"), ("post", "/v1/redemptions")}
+IDEMPOTENT = {
+    ("post", "/v1/booklets"),
+    ("post", "/v1/redemptions"),
+    ("post", "/v1/booklet-batches"),
+}
 
 PATH_PARAMETERS = {
     "program_id": "The programme's id.",
@@ -361,7 +480,9 @@ PATH_PARAMETERS = {
     "partner_id": "The partner venue's id.",
     "key_id": "The API key's id (never the key itself).",
     "booklet_id": "The booklet's id.",
+    "batch_id": "The booklet batch's id.",
     "redemption_id": "The redemption's id.",
     "entry_id": "The ledger entry's (transfer's) id.",
     "slug": "The problem type, the last part of a problem's `type`.",
+    "voucher_id": "The voucher's id.",
 }
