@@ -430,3 +430,26 @@ def test_the_batch_pdf_shows_each_booklet_whose_qr_codes_scan_back_to_its_vouche
             claims = verify_voucher(token, ctx.keys.voucher, ctx.settings.issuer)
             ids.add(voucher_id_for(claims.jti))
         assert ids == {voucher["id"] for voucher in booklet["vouchers"]}
+
+
+@poppler
+def test_a_large_batch_pdf_drawn_on_every_core_holds_every_booklet(world: World) -> None:
+    """Past four parts of ten booklets the batch is drawn in several processes: the pieces
+    still come in order and make one document with every booklet's two pages."""
+    import subprocess
+
+    batch = print_batch(world, count=41, size=1, key="big-box").json
+    assert batch_parts(batch) > batches.PARTS_WORTH_PROCESSES
+    response = world.client.get(
+        f"/v1/booklet-batches/{batch['id']}/pdf", headers=world.headers("issuer")
+    )
+    assert response.status_code == 200
+    info = subprocess.run(
+        ["pdfinfo", "-"], input=response.data, capture_output=True, check=True
+    ).stdout.decode()
+    pages = next(line.split()[1] for line in info.splitlines() if line.startswith("Pages:"))
+    assert pages == "82"  # a cover letter and a voucher page per booklet
+
+
+def batch_parts(batch: dict[str, Any]) -> int:
+    return -(-len(batch["booklets"]) // 10)

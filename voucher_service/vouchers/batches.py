@@ -9,6 +9,7 @@ expiry is fixed at printing: its token carries `exp`, signed.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,7 @@ from voucher_service.idempotency.api import Idempotency, Outcome, run_once
 from voucher_service.ledger import kinds
 from voucher_service.ledger.writes import write_transfer
 from voucher_service.printing import PrintedBooklet, render_batch
+from voucher_service.printing.batch import BOOKLETS_PER_PART
 from voucher_service.programs.models import Program
 from voucher_service.vouchers.booklets import status_counts
 from voucher_service.vouchers.issuance import (
@@ -39,6 +41,8 @@ from voucher_service.vouchers.issuance import (
 )
 from voucher_service.vouchers.models import ISSUED, PRINTED, Booklet, BookletBatch, Voucher
 from voucher_service.vouchers.printed import printed_booklet
+
+PARTS_WORTH_PROCESSES = 4  # parts of ten booklets: past these, draw on every core
 
 
 def print_batch(
@@ -187,8 +191,12 @@ def batch_pdf(
                 booklet = printed_booklet(session, ctx, booklet_id)
             yield booklet
 
-    # Dated at the printing, as its vouchers are: a reprint is the same document.
-    return render_batch(booklets(), created_at=created_at)
+    # Dated at the printing, as its vouchers are: a reprint is the same document. A large
+    # batch is drawn on every core (drawing is pure CPU); a small one is not worth the
+    # processes' start.
+    parts = -(-len(booklet_ids) // BOOKLETS_PER_PART)
+    processes = (os.cpu_count() or 1) if parts > PARTS_WORTH_PROCESSES else 1
+    return render_batch(booklets(), created_at=created_at, processes=processes)
 
 
 def _lock_booklet(session: Session, issuer: Principal, booklet_id: str) -> tuple[Booklet, Program]:
