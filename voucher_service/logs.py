@@ -86,6 +86,9 @@ def configure_logging(
     """Route structlog and the standard library's `logging` to one handler on `stream`
     (standard error by default): JSON lines, or a console renderer in development when
     standard error is a terminal. Calling it again replaces what it set up before."""
+    # fontTools, which fpdf2 calls to subset the typefaces, logs at INFO some sixty lines a
+    # PDF, among them the glyphs used: the letters of a holder's name. Warnings only.
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,

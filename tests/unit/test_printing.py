@@ -82,18 +82,8 @@ def make_booklet(
                            qr_content=f"https://pass.example.fr/r#{token}",
                            position=position, of=size)
         )  # fmt: skip
-    booklet = PrintedBooklet(
-        program_name="Pass numérique Cœur de France",
-        program_code="CDF1",
-        funder="Conseil départemental de la Haute-Vienne",
-        face_value_cents=1000,
-        currency="EUR",
-        valid_until=date(2027, 12, 31),
-        organisation_name="CCAS de Limoges",
-        holder=holder,
-        venues=VENUES,
-        vouchers=tuple(vouchers),
-    )
+    # The bench's booklet, with really signed tokens, a holder and six venues.
+    booklet = replace(sample_booklet(0), holder=holder, venues=VENUES, vouchers=tuple(vouchers))
     return replace(booklet, **fields)
 
 

@@ -33,6 +33,11 @@ class Principal:
     organisation_id: str | None = None
     partner_id: str | None = None
 
+    def sees_organisation(self, organisation_id: str) -> bool:
+        """An issuer sees its own organisation's objects only; other roles that reach the
+        route see them all. What it may not see is reported missing, never forbidden."""
+        return self.role != "issuer" or self.organisation_id == organisation_id
+
 
 def hash_api_key(key: str) -> str:
     # Keys carry 256 random bits: a fast hash is enough, no stretching needed.

@@ -55,9 +55,7 @@ def get_organisation(
     """An organisation; an issuer sees its own only (the others, not found)."""
     with database.read() as session:
         organisation = session.get(Organisation, organisation_id)
-        if organisation is None or (
-            principal.role == "issuer" and principal.organisation_id != organisation.id
-        ):
+        if organisation is None or not principal.sees_organisation(organisation.id):
             raise NotFound(f"no organisation {organisation_id}")
         return organisation_view(session, organisation)
 

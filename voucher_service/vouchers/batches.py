@@ -224,9 +224,7 @@ def _already_activated(booklet: Booklet) -> BookletAlreadyActivated:
 def _readable_batch(session: Session, principal: Principal, batch_id: str) -> BookletBatch:
     batch = session.get(BookletBatch, batch_id)
     # Another organisation's batch is reported missing: its existence must not leak.
-    if batch is None or (
-        principal.role == "issuer" and batch.organisation_id != principal.organisation_id
-    ):
+    if batch is None or not principal.sees_organisation(batch.organisation_id):
         raise NotFound(f"no booklet batch {batch_id}")
     return batch
 

@@ -324,8 +324,6 @@ def get_booklet(database: Database, principal: Principal, booklet_id: str) -> di
     with database.read() as session:
         booklet = session.get(Booklet, booklet_id)
         # Another organisation's booklet is reported missing: its existence must not leak.
-        if booklet is None or (
-            principal.role == "issuer" and booklet.organisation_id != principal.organisation_id
-        ):
+        if booklet is None or not principal.sees_organisation(booklet.organisation_id):
             raise NotFound(f"no booklet {booklet_id}")
         return booklet_view(session, booklet)

@@ -64,7 +64,11 @@ def voucher_qr_content(
     with database.read() as session:
         voucher = session.get(Voucher, voucher_id)
         booklet = None if voucher is None else session.get(Booklet, voucher.booklet_id)
-        if voucher is None or booklet is None or not _may_read(principal, booklet):
+        if (
+            voucher is None
+            or booklet is None
+            or not principal.sees_organisation(booklet.organisation_id)
+        ):
             raise NotFound(f"no voucher {voucher_id}")
         program = session.get(Program, voucher.program_id)
         assert program is not None  # a foreign key
@@ -74,13 +78,9 @@ def voucher_qr_content(
 def readable_booklet(session: Session, principal: Principal, booklet_id: str) -> Booklet:
     booklet = session.get(Booklet, booklet_id)
     # Another organisation's booklet is reported missing: its existence must not leak.
-    if booklet is None or not _may_read(principal, booklet):
+    if booklet is None or not principal.sees_organisation(booklet.organisation_id):
         raise NotFound(f"no booklet {booklet_id}")
     return booklet
-
-
-def _may_read(principal: Principal, booklet: Booklet) -> bool:
-    return principal.role != "issuer" or booklet.organisation_id == principal.organisation_id
 
 
 def printed_booklet(

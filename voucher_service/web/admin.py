@@ -31,6 +31,7 @@ from voucher_service.web.helpers import (
     json_body,
     json_response,
     query_int,
+    query_near,
     query_text,
     services,
 )
@@ -122,28 +123,13 @@ def patch_partner(partner_id: Any) -> Response:
 def get_partner_directory() -> Response:
     items = find_partners(
         services().database,
-        _near(query_text("near", 60)),
+        query_near(),
         _radius(query_text("radius_km", 20)),
         query_text("program_id", 36),
         query_text("service", 100),
         query_int("limit", 50, 1, 500),
     )
     return json_response({"items": items})
-
-
-def _near(raw: str | None) -> tuple[float, float] | None:
-    if raw is None:
-        return None
-    try:
-        lat_text, lon_text = raw.split(",")
-        lat, lon = float(lat_text), float(lon_text)
-    except ValueError:
-        lat, lon = float("nan"), float("nan")
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise InvalidRequest(
-            "near is LAT,LON in degrees", [{"path": "near", "message": "LAT,LON in degrees"}]
-        )
-    return lat, lon
 
 
 def _radius(raw: str | None) -> float:

@@ -100,6 +100,23 @@ def query_text(name: str, max_length: int = 200) -> str | None:
     return raw
 
 
+def query_near(name: str = "near") -> tuple[float, float] | None:
+    """LAT,LON in degrees from the query string, or None when absent; 400 when malformed."""
+    raw = query_text(name, 60)
+    if raw is None:
+        return None
+    try:
+        lat_text, lon_text = raw.split(",")
+        lat, lon = float(lat_text), float(lon_text)
+    except ValueError:
+        lat, lon = float("nan"), float("nan")
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise InvalidRequest(
+            "near is LAT,LON in degrees", [{"path": "near", "message": "LAT,LON in degrees"}]
+        )
+    return lat, lon
+
+
 def query_time(name: str, *, day_end: bool = False) -> datetime | None:
     """An RFC 3339 time or a date (a day in Paris: its start, or its end with `day_end`) from
     the query string, or None when absent; 400 when malformed."""

@@ -7,22 +7,16 @@ request log names routes, never query strings.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from flask import Blueprint, Response, g, request
 
 from voucher_service.printing import qr_png, qr_svg
 from voucher_service.vouchers import printed
-from voucher_service.web.admin import _near as near_of
 from voucher_service.web.auth import requires
-from voucher_service.web.helpers import query_text, services
+from voucher_service.web.helpers import query_near, services
 
 blueprint = Blueprint("printing", __name__, url_prefix="/v1")
-
-# fontTools, which fpdf2 calls to subset the typefaces, logs at INFO some sixty lines a PDF,
-# among them the list of the glyphs used: the letters of the holder's name. Warnings only.
-logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 # An SVG is a document that could run script: this one has none, and may load nothing.
 SVG_CONTENT_SECURITY_POLICY = "default-src 'none'"
@@ -31,7 +25,7 @@ SVG_CONTENT_SECURITY_POLICY = "default-src 'none'"
 @blueprint.get("/booklets/<uuid:booklet_id>/pdf")
 @requires("issuer", "admin")
 def get_booklet_pdf(booklet_id: Any) -> Response:
-    near = near_of(query_text("near", 60))
+    near = query_near()
     holder = request.args.get("holder")  # checked, length included, by holder_to_print
     svc = services()
     pdf = printed.booklet_pdf(svc.database, svc.context, g.principal, str(booklet_id), near, holder)
