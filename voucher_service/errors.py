@@ -99,6 +99,12 @@ class ProgramNotActive(ServiceError):
     slug, status, title = "program-not-active", 409, "Programme not active"
 
 
+class SettlementNotAllowed(ServiceError):
+    """A settlement of a period not yet over, or a payment already confirmed."""
+
+    slug, status, title = "settlement-not-allowed", 409, "Settlement not allowed"
+
+
 class RateLimited(ServiceError):
     slug, status, title = "rate-limited", 429, "Too many requests"
 
@@ -135,6 +141,7 @@ ALL_ERRORS: tuple[type[ServiceError], ...] = (
     VoucherNotActivated,
     BookletAlreadyActivated,
     ProgramNotActive,
+    SettlementNotAllowed,
     RateLimited,
     ServiceUnavailable,
     Conflict,

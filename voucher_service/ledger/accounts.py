@@ -25,6 +25,11 @@ def program_outstanding(program_id: str) -> str:
     return f"program:{program_id}:outstanding"
 
 
+def program_in_payment(program_id: str) -> str:
+    """What the programme's settlements put into payment and the bank has not yet confirmed."""
+    return f"program:{program_id}:in_payment"
+
+
 def partner_payable(partner_id: str) -> str:
     return f"partner:{partner_id}:payable"
 

@@ -64,24 +64,40 @@ CANCEL = Kind(
     lambda r: (accounts.program_outstanding(r[0]), accounts.program_available(r[0])),
 )
 EXPIRE = Kind("expire", CANCEL.refs, CANCEL.route)
+# The money cycle of a statement (one partner, one programme, one settlement): its amount goes
+# from the partner's payable into the programme's payments in progress, then out to the
+# partner's paid once the bank confirms, or back to payable when the payment is rejected.
 SETTLE = Kind(
     "settle",
-    ("partner_id",),
-    lambda r: (accounts.partner_payable(r[0]), accounts.partner_paid(r[0])),
+    ("program_id", "partner_id", "settlement_id"),
+    lambda r: (accounts.partner_payable(r[1]), accounts.program_in_payment(r[0])),
+)
+PAY = Kind(
+    "pay",
+    SETTLE.refs,
+    lambda r: (accounts.program_in_payment(r[0]), accounts.partner_paid(r[1])),
+)
+REJECT = Kind(
+    "reject",
+    SETTLE.refs,
+    lambda r: (accounts.program_in_payment(r[0]), accounts.partner_payable(r[1])),
 )
 # A pre-printed booklet handed to its beneficiary: its vouchers, issued (and in circulation)
 # since their printing, become redeemable. Their value was already outstanding: no money moves.
 ACTIVATE = Kind("activate", ("program_id", "booklet_id"), None)
 
-ALL = (ALLOCATE, ISSUE, REDEEM, REVERSE, CANCEL, EXPIRE, SETTLE, ACTIVATE)
+ALL = (ALLOCATE, ISSUE, REDEEM, REVERSE, CANCEL, EXPIRE, SETTLE, PAY, REJECT, ACTIVATE)
 BY_NAME = {kind.name: kind for kind in ALL}
 NAMES = tuple(BY_NAME)
 
 
-def allocate(at: datetime, program_id: str, funder: str, amount: int) -> RecordedTransfer:
-    """Budget for a programme, from its funder's appropriation (`funder` is the funder's name)."""
+def allocate(
+    at: datetime, program_id: str, funder: str, amount: int, reference: str | None = None
+) -> RecordedTransfer:
+    """Budget for a programme, from its funder's appropriation (`funder` is the funder's name;
+    `reference`, the funder's own for a later allocation: a decision's or an order's number)."""
     key = accounts.funder_key(funder)
-    return _build(ALLOCATE, at, amount, program_id=program_id, funder=key)
+    return _build(ALLOCATE, at, amount, program_id=program_id, funder=key, reference=reference)
 
 
 def issue(
@@ -92,9 +108,12 @@ def issue(
     amount: int,
     transfer_id: str | None = None,
     batch_id: str | None = None,
+    organisation_id: str | None = None,
 ) -> RecordedTransfer:
-    """A booklet's vouchers go into circulation. With `batch_id`, a pre-printed booklet of that
-    batch: its vouchers are `printed`, not redeemable before an `activate` entry names them."""
+    """A booklet's vouchers go into circulation, by the organisation that hands them out (so
+    that reports by organisation read the ledger alone). With `batch_id`, a pre-printed
+    booklet of that batch: its vouchers are `printed`, not redeemable before an `activate`
+    entry names them."""
     return _build(
         ISSUE,
         at,
@@ -104,6 +123,7 @@ def issue(
         booklet_id=booklet_id,
         voucher_ids=voucher_ids,
         batch_id=batch_id,
+        organisation_id=organisation_id,
     )
 
 
@@ -156,6 +176,47 @@ def reverse(
         voucher_ids=[voucher_id],
         redemption_id=redemption_id,
         reverses=reverses,
+    )
+
+
+def settle(
+    at: datetime, program_id: str, partner_id: str, settlement_id: str, amount: int, **refs: Any
+) -> RecordedTransfer:
+    """A partner's statement of a settlement: its redemptions go into payment."""
+    return _statement(SETTLE, at, program_id, partner_id, settlement_id, amount, **refs)
+
+
+def pay(
+    at: datetime, program_id: str, partner_id: str, settlement_id: str, amount: int, **refs: Any
+) -> RecordedTransfer:
+    """The bank confirmed a statement's payment: the partner is paid."""
+    return _statement(PAY, at, program_id, partner_id, settlement_id, amount, **refs)
+
+
+def reject(
+    at: datetime, program_id: str, partner_id: str, settlement_id: str, amount: int, **refs: Any
+) -> RecordedTransfer:
+    """A statement's payment was rejected: the amount is payable again."""
+    return _statement(REJECT, at, program_id, partner_id, settlement_id, amount, **refs)
+
+
+def _statement(
+    kind: Kind,
+    at: datetime,
+    program_id: str,
+    partner_id: str,
+    settlement_id: str,
+    amount: int,
+    **refs: Any,
+) -> RecordedTransfer:
+    return _build(
+        kind,
+        at,
+        amount,
+        program_id=program_id,
+        partner_id=partner_id,
+        settlement_id=settlement_id,
+        **refs,
     )
 
 

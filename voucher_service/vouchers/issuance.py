@@ -229,6 +229,7 @@ def write_booklet(
             size * program.face_value_cents,
             transfer_id,
             batch_id=batch_id,
+            organisation_id=issuer.organisation_id,
         ),
     )
     return {

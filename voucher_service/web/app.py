@@ -19,7 +19,18 @@ from voucher_service.errors import ServiceError, ServiceUnavailable
 from voucher_service.jobs import BackgroundJobs, periodic_jobs
 from voucher_service.logs import configure_logging
 from voucher_service.services import Services
-from voucher_service.web import admin, batches, ledger, printing, public, vouchers
+from voucher_service.web import (
+    admin,
+    batches,
+    ledger,
+    lifecycle,
+    printing,
+    public,
+    reports,
+    settlements,
+    statuslists,
+    vouchers,
+)
 from voucher_service.web.helpers import MAX_BODY_BYTES, secure_headers
 from voucher_service.web.observability import observe_requests
 from voucher_service.web.problems import problem_response, service_error_response
@@ -80,7 +91,18 @@ def _warn_of_a_count_per_process(settings: Settings) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    for module in (public, admin, vouchers, ledger, printing, batches):
+    for module in (
+        public,
+        admin,
+        vouchers,
+        ledger,
+        printing,
+        batches,
+        statuslists,
+        settlements,
+        lifecycle,
+        reports,
+    ):
         app.register_blueprint(module.blueprint)
 
 

@@ -90,6 +90,12 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
         "This booklet was already handed to a beneficiary (or is not a pre-printed booklet). "
         "Nothing was changed.",
     ),
+    "settlement-not-allowed": (
+        "Ce règlement n'est pas possible : le mois n'est pas terminé, ou le paiement a déjà "
+        "été confirmé. Rien n'a été modifié.",
+        "This settlement step is not possible: the month is not over, or the payment was "
+        "already confirmed. Nothing was changed.",
+    ),
     "program-not-active": (
         "Le programme n'émet pas de chèques à cette date.",
         "The programme does not issue vouchers at this date.",

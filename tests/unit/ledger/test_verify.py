@@ -190,18 +190,38 @@ def test_a_withdrawal_returns_vouchers_to_the_budget(
     assert report.balances[accounts.program_available(PROGRAM)] == 5 * FACE
 
 
-def settlement(log: Log, postings: list[Posting]) -> None:
-    log.add(build_transfer(kinds.SETTLE.name, log.at(), postings, partner_id=PARTNER))
+SETTLEMENT = "settlement-1"
 
 
-def test_a_settlement_pays_the_partner(tmp_path: Path, key: Ed25519PrivateKey, pinned: str) -> None:
+def settlement(log: Log, kind: kinds.Kind, postings: list[Posting]) -> None:
+    log.add(
+        build_transfer(
+            kind.name,
+            log.at(),
+            postings,
+            program_id=PROGRAM,
+            partner_id=PARTNER,
+            settlement_id=SETTLEMENT,
+        )
+    )
+
+
+def test_a_settlement_puts_into_payment_then_pays_the_partner(
+    tmp_path: Path, key: Ed25519PrivateKey, pinned: str
+) -> None:
     log = history()
-    settlement(log, [kinds.SETTLE.posting([PARTNER], 2 * FACE)] * 2)
+    route = [PROGRAM, PARTNER, SETTLEMENT]
+    settlement(log, kinds.SETTLE, [kinds.SETTLE.posting(route, 2 * FACE)] * 2)
+    settlement(log, kinds.PAY, [kinds.PAY.posting(route, 3 * FACE)])
+    settlement(log, kinds.REJECT, [kinds.REJECT.posting(route, FACE)])
 
     report = verify_bundle(signed(tmp_path, log, key), pinned_key=pinned)
 
     assert report.ok, report.render()
-    assert report.balances[accounts.partner_paid(PARTNER)] == 4 * FACE
+    assert report.balances[accounts.partner_paid(PARTNER)] == 3 * FACE
+    assert accounts.program_in_payment(PROGRAM) not in report.balances or (
+        report.balances[accounts.program_in_payment(PROGRAM)] == 0
+    )
 
 
 def test_a_settlement_off_its_route_is_caught(
@@ -209,12 +229,12 @@ def test_a_settlement_off_its_route_is_caught(
 ) -> None:
     log = history()
     paid, outstanding = accounts.partner_paid(PARTNER), accounts.program_outstanding(PROGRAM)
-    settlement(log, [Posting(outstanding, paid, FACE)])
+    settlement(log, kinds.SETTLE, [Posting(outstanding, paid, FACE)])
 
     report = verify_bundle(signed(tmp_path, log, key), pinned_key=pinned)
 
-    payable = accounts.partner_payable(PARTNER)
-    assert_fails_with(report, f"moves {outstanding} → {paid}, not {payable} → {paid}")
+    payable, in_payment = accounts.partner_payable(PARTNER), accounts.program_in_payment(PROGRAM)
+    assert_fails_with(report, f"moves {outstanding} → {paid}, not {payable} → {in_payment}")
 
 
 def test_an_unknown_balanced_kind_passes_with_a_warning(

@@ -22,7 +22,6 @@ from voucher_service.web.openapi.operations import (
     Roles,
 )
 
-ALL_EXAMPLES = {**EXAMPLES, **BATCH_EXAMPLES}
 JSON = "application/json"
 PROBLEM = "application/problem+json"
 
@@ -77,7 +76,7 @@ def _tags() -> list[str]:
 
 
 def _operation(operation: Operation, base_url: str) -> dict[str, Any]:
-    examples = ALL_EXAMPLES[operation.operation_id]
+    examples = EXAMPLES.get(operation.operation_id) or BATCH_EXAMPLES[operation.operation_id]
     success = _content(operation.media, operation.response, operation.summary, examples.response)
     if operation.status == 201:
         success["headers"] = {"Location": LOCATION}

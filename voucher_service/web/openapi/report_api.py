@@ -1,0 +1,7 @@
+"""The report operations of the OpenAPI document, with their examples (see areas.py)."""
+
+from __future__ import annotations
+
+from voucher_service.web.openapi.areas import Area
+
+AREA = Area()
