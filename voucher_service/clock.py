@@ -71,3 +71,35 @@ def parse_time(text: str, path: str, *, day_end: bool = False) -> datetime:
 
 
 TIME_FORMS = "an RFC 3339 time (2027-01-01T00:00:00Z) or a date (2027-01-01, a day in Paris)"
+
+
+# Months are calendar months of Europe/Paris: settlements, reports and statements use them.
+_MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])", re.ASCII)
+
+
+def parse_month(text: str, path: str) -> date:
+    """A month from a request ("2026-11"), as its first day, or 400 naming `path`."""
+    found = _MONTH.fullmatch(text)
+    if found is None or not 1 <= int(found.group(1)) <= 9998:
+        raise InvalidRequest(
+            f"{path.lstrip('/')} is not a month (YYYY-MM, such as 2026-11)",
+            [{"path": path, "message": "a month, YYYY-MM"}],
+        )
+    return date(int(found.group(1)), int(found.group(2)), 1)
+
+
+def month_bounds(month: date) -> tuple[datetime, datetime]:
+    """The instants a month of Europe/Paris begins and ends (the next month's first instant),
+    in UTC: a redemption at 00:30 on 1 December in Limoges belongs to December."""
+    following = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    return day_boundary(month.replace(day=1)), day_boundary(following)
+
+
+def month_of(moment: datetime) -> date:
+    """The month of Europe/Paris `moment` falls in, as its first day."""
+    local = moment.astimezone(local_zone())
+    return date(local.year, local.month, 1)
+
+
+def month_text(month: date) -> str:
+    return f"{month.year:04d}-{month.month:02d}"
