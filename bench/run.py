@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from bench import ledger, redemption, scale
+from bench import ledger, redemption, scale, settlement, status_list
 from voucher_service.printing.bench import bench_render
 
 
@@ -19,6 +19,8 @@ def main() -> None:
         "ledger": ledger.run(),
         "printing": bench_render(),
         "scale": scale.run(),
+        "settlement": settlement.run(),
+        "status_list": status_list.run(),
     }
     print(json.dumps(results, indent=2))
 

@@ -3,6 +3,7 @@ then the ledger integrated by the service's own sequencer and the statistics ref
 
 from __future__ import annotations
 
+import itertools
 import random
 import secrets
 import time
@@ -15,6 +16,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from sqlalchemy import select
 
 from bench.scale_setup import BOOKLET, FACE_VALUE_CENTS, VALIDITY_DAYS, Programme
 from voucher_service.clock import now
@@ -23,7 +25,10 @@ from voucher_service.db import Database
 from voucher_service.ledger import kinds
 from voucher_service.ledger.sequencer import integrate_all
 from voucher_service.ledger.writes import transfer_rows
+from voucher_service.programs.models import Program
+from voucher_service.statuslists.capacity import capacity_for
 from voucher_service.vouchers.codes import code_hash, derive_code
+from voucher_service.vouchers.models import Voucher
 from voucher_service.vouchers.tokens import new_jti, voucher_id_for
 
 CHUNK = 50_000  # vouchers a transaction: memory stays small, progress shows
@@ -53,10 +58,13 @@ def grow(
     picked = set(random.sample(range(vouchers), min(sample_size, vouchers)))
     sample: list[str] = []
     started = time.perf_counter()
+    indices = status_indices(database, programme.id, vouchers)
 
     def rows(first: int) -> Tables:
         count = min(CHUNK, vouchers - first)
-        return booklet_rows(ctx, programme, first, count, moment, expires_at, picked, sample)
+        return booklet_rows(
+            ctx, programme, first, count, moment, expires_at, picked, sample, indices
+        )
 
     # The next chunk is made while PostgreSQL takes this one in (COPY waits on the socket).
     firsts = list(range(0, vouchers, CHUNK))
@@ -84,6 +92,23 @@ def grow(
     return Grown(vouchers, {k: round(v, 1) for k, v in seconds.items()}, sample, expires_at)
 
 
+def status_indices(database: Database, program_id: str, vouchers: int) -> list[int]:
+    """Random free places in the programme's status list for `vouchers` more vouchers, the
+    list grown as issuance grows it; the programme's capacity and count are updated."""
+    with database.atomic() as session:
+        program = session.get(Program, program_id, with_for_update=True)
+        assert program is not None
+        taken = set(
+            session.scalars(select(Voucher.status_index).where(Voucher.program_id == program_id))
+        )
+        count = program.status_list_count + vouchers
+        capacity = capacity_for(count, program.status_list_capacity)
+        free = (index for index in random.sample(range(capacity), count) if index not in taken)
+        drawn = list(itertools.islice(free, vouchers))
+        program.status_list_capacity, program.status_list_count = capacity, count
+    return drawn
+
+
 def booklet_rows(
     ctx: ServiceContext,
     programme: Programme,
@@ -93,6 +118,7 @@ def booklet_rows(
     expires_at: datetime,
     picked: set[int],
     sample: list[str],
+    indices: list[int],
 ) -> Tables:
     """The rows of vouchers [first, first + count): booklets, vouchers, then each booklet's
     issue transfer as the ledger's writer lays it out (the foreign keys' order)."""
@@ -120,6 +146,7 @@ def booklet_rows(
                     "kid": kid,
                     "issued_at": moment,
                     "expires_at": expires_at,
+                    "status_index": indices[start + position - 1],
                 }
             )
         tables["booklets"].append(

@@ -373,8 +373,9 @@ def keys_rotate(after: str) -> None:
 @main.command()
 @click.option("--once", is_flag=True, help="Run each job once, then exit (for cron or a check).")
 def worker(once: bool) -> None:
-    """Run the periodic jobs (ledger sequencer, idempotency purge) until stopped by SIGTERM
-    or Ctrl-C. In production this process runs them and the web workers do not."""
+    """Run the periodic jobs (ledger sequencer, idempotency purge, voucher expiry) until
+    stopped by SIGTERM or Ctrl-C. In production this process runs them and the web workers
+    do not."""
     from voucher_service.jobs import BackgroundJobs, periodic_jobs
     from voucher_service.logs import configure_logging
 
@@ -401,6 +402,26 @@ def worker(once: bool) -> None:
         click.echo("worker stopped", err=True)
     finally:
         database.dispose()
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print what expired as JSON.")
+def expire(as_json: bool) -> None:
+    """Expire every voucher past its expiry now: status `expired`, its value back to its
+    programme (one `expire` ledger entry per programme and organisation, in chunks). The
+    worker also runs this daily; running it again expires nothing twice."""
+    from voucher_service.clock import rfc3339
+    from voucher_service.vouchers.expiry import expire_vouchers
+
+    moment = now()
+    done = _run(lambda database: expire_vouchers(database, moment))
+    if as_json:
+        click.echo(json.dumps({**done.as_dict(), "at": rfc3339(moment)}))
+        return
+    click.echo(
+        f"expired {done.vouchers} vouchers worth {done.cents} cents "
+        f"({done.transfers} ledger entries) at {rfc3339(moment)}"
+    )
 
 
 @main.group()

@@ -1,6 +1,7 @@
 """The periodic jobs of a service process: the ledger sequencer every few seconds, the
-purge of old idempotency keys every hour. They run in one background thread beside the
-requests; each job's failure is logged and retried at its next turn."""
+purge of old idempotency keys every hour, the expiry of vouchers daily. They run in one
+background thread beside the requests; each job's failure is logged and retried at its next
+turn."""
 
 from __future__ import annotations
 
@@ -15,9 +16,13 @@ from voucher_service.context import ServiceContext
 from voucher_service.db import Database
 from voucher_service.idempotency.api import purge
 from voucher_service.ledger.sequencer import integrate_all
+from voucher_service.vouchers.expiry import expire_vouchers
 
 log = logging.getLogger(__name__)
 PURGE_EVERY_SECONDS = 3600.0
+# At start, then daily: a voucher is refused from its expiry on whatever its status, so the
+# job only gives its value back to the programme; a day late costs nothing.
+EXPIRE_EVERY_SECONDS = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ def periodic_jobs(database: Database, ctx: ServiceContext) -> list[Job]:
             lambda: integrate_all(database, ctx),
         ),
         Job("idempotency-purge", PURGE_EVERY_SECONDS, lambda: purge(database, now())),
+        Job("voucher-expiry", EXPIRE_EVERY_SECONDS, lambda: expire_vouchers(database, now())),
     ]
 
 

@@ -16,13 +16,15 @@ from voucher_service.ledger.models import (
 from voucher_service.organisations.models import Organisation, organisation_programs
 from voucher_service.partners.models import Partner, partner_programs
 from voucher_service.programs.models import Program
-from voucher_service.vouchers.models import Booklet, Redemption, Voucher
+from voucher_service.settlements.models import Settlement, SettlementLine, Statement
+from voucher_service.vouchers.models import Booklet, BookletBatch, Redemption, Voucher
 
 __all__ = [
     "AccountTotal",
     "ApiKey",
     "Base",
     "Booklet",
+    "BookletBatch",
     "IdempotencyRecord",
     "LedgerBalanceSnapshot",
     "LedgerCheckpoint",
@@ -35,6 +37,9 @@ __all__ = [
     "Partner",
     "Program",
     "Redemption",
+    "Settlement",
+    "SettlementLine",
+    "Statement",
     "Voucher",
     "organisation_programs",
     "partner_programs",

@@ -8,6 +8,7 @@ import pytest
 import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
+from markupsafe import escape
 from openapi_spec_validator import validate
 from schemathesis.checks import (
     content_type_conformance,
@@ -34,12 +35,25 @@ def test_every_schema_file_is_in_the_document(client: Any) -> None:
 
 def test_every_problem_type_has_a_page_in_french_and_english(client: Any) -> None:
     from voucher_service.errors import ALL_ERRORS
+    from voucher_service.web.problems import FOR_PEOPLE
 
     for error in ALL_ERRORS:
         page = client.get(f"/problems/{error.slug}")
         assert page.status_code == 200
-        assert "lang='fr'" in page.text and "lang='en'" in page.text
+        assert '<html lang="fr">' in page.text and '<section lang="en">' in page.text
+        french_title, next_step = FOR_PEOPLE[error.slug]
+        assert f"<title>{escape(french_title)} — Chèques numériques</title>" in page.text
+        assert escape(next_step) in page.text
+        assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page.text
+        assert '<link rel="stylesheet" href="/static/site.css">' in page.text
+        assert "http://" not in page.text and "https://" not in page.text  # nothing elsewhere
     assert client.get("/problems/nonsense").status_code == 404
+    style = client.get("/static/site.css")
+    try:
+        assert style.status_code == 200 and style.mimetype == "text/css"
+        assert "url(" not in style.text  # no font or picture fetched from anywhere
+    finally:
+        style.close()
 
 
 ROLES = {(method.upper(), path): roles for method, path, roles, *_ in OPERATIONS}

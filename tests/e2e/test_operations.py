@@ -232,7 +232,11 @@ def test_the_worker_integrates_the_ledger_and_stops_cleanly_on_sigterm(
 def test_the_worker_once_runs_each_job_and_exits(env: dict[str, str]) -> None:
     answer = run(env, "worker", "--once")
     assert answer.exit_code == 0, answer.output
-    assert answer.output.splitlines() == ["ran ledger-sequencer", "ran idempotency-purge"]
+    assert answer.output.splitlines() == [
+        "ran ledger-sequencer",
+        "ran idempotency-purge",
+        "ran voucher-expiry",
+    ]
 
 
 @pytest.fixture

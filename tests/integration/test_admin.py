@@ -22,6 +22,8 @@ def test_a_new_programme_has_its_whole_budget_available(world: World) -> None:
         "cancelled_cents": 0,
         "outstanding_cents": 0,
         "available_cents": 100_000,
+        "settled_cents": 0,
+        "paid_cents": 0,
     }
 
 

@@ -39,6 +39,8 @@ EXPECTED = {
     "cancelled_cents": 0,
     "outstanding_cents": 10_000,
     "available_cents": 87_000,
+    "settled_cents": 0,
+    "paid_cents": 0,
 }
 
 

@@ -177,6 +177,8 @@ def test_printed_vouchers_hold_their_budget_from_the_printing(
         "cancelled_cents": 0,
         "outstanding_cents": 20_000,
         "available_cents": 5_000,
+        "settled_cents": 0,
+        "paid_cents": 0,
     }
     refused = world.issue("case-1", size=10)
     assert refused.status_code == 409 and slug(refused) == "budget-exhausted"

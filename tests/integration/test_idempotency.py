@@ -129,4 +129,8 @@ def test_the_service_purges_old_keys_on_its_own(app: Flask, world: World, clock:
     finally:
         jobs.stop()
     assert kept() == 1
-    assert {job.name for job in jobs.jobs} == {"ledger-sequencer", "idempotency-purge"}
+    assert {job.name for job in jobs.jobs} == {
+        "ledger-sequencer",
+        "idempotency-purge",
+        "voucher-expiry",
+    }

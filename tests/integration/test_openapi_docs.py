@@ -65,6 +65,8 @@ def test_only_the_keyed_posts_ask_for_an_idempotency_key(document: dict[str, Any
         ("post", "/v1/booklets"),
         ("post", "/v1/redemptions"),
         ("post", "/v1/booklet-batches"),
+        ("post", "/v1/booklets/{booklet_id}/reissue"),
+        ("post", "/v1/settlements"),
     }
 
 
@@ -122,7 +124,7 @@ def test_a_201_names_the_location_of_the_new_resource(document: dict[str, Any]) 
         for method, path, operation in operations(document)
         if "201" in operation["responses"]
     ]
-    assert len(created) == 7
+    assert len(created) == 10
     for method, path in created:
         headers = document["paths"][path][method]["responses"]["201"]["headers"]
         assert "Location" in headers, path

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from voucher_service.errors import InvalidVoucherToken
 from voucher_service.keys import KeyRing, SigningKey, _new_signing_key, public_jwk
+from voucher_service.printing.qr import qr_matrix
 from voucher_service.vouchers.tokens import new_jti, sign, sign_voucher, verify_voucher
 
 KEY = _new_signing_key(set())
@@ -51,14 +52,41 @@ def test_the_jti_carries_128_random_bits() -> None:
     assert len(base64.urlsafe_b64decode(new_jti() + "==")) == 16
 
 
+def test_a_token_carries_its_status_list_index_as_s() -> None:
+    token = sign_voucher(KEY, "vs", new_jti(), "HV87", 1000, LATER, 123_456)
+    payload = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert list(payload) == ["iss", "jti", "p", "v", "exp", "s"]
+    assert verify_voucher(token, RING, "vs").status_index == 123_456
+
+
+def test_a_token_from_before_status_lists_still_verifies() -> None:
+    token = sign_voucher(KEY, "vs", new_jti(), "HV87", 1000, LATER)
+    assert "s" not in json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert verify_voucher(token, RING, "vs").status_index is None
+
+
+def qr_version(content: str) -> int:
+    """The version the service prints `content` at (printing/qr.py: level Q, smallest fit)."""
+    return qr_matrix(content).version
+
+
 def test_the_qr_code_fits_version_16_at_level_q_with_a_40_character_base_url() -> None:
     base = "https://pass-numerique.haute-vienne.gouv"
     assert len(base) == 40
-    token = sign_voucher(KEY, "vs", new_jti(), "ABCDEFGHIJKL", 100000, LATER)
+    # The largest of each claim: the longest programme code the table holds (16), the
+    # largest face value, an index of a list of 2^24 entries, an exp past 2038.
+    worst = sign_voucher(KEY, "vs", new_jti(), "ABCDEFGHIJKLMNOP", 100000, LATER, 2**24 - 1)
+    assert qr_version(f"{base}/r#{worst}") <= 16
+    # As plain `qrcode` fits it (another encoder of the same standard), too.
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_Q)
-    code.add_data(f"{base}/r#{token}")
+    code.add_data(f"{base}/r#{worst}")
     code.make(fit=True)
     assert code.version <= 16
+    far = sign_voucher(
+        KEY, "vs", new_jti(), "ABCDEFGHIJKLMNOP", 100000, datetime(2100, 1, 1, tzinfo=UTC),
+        2**24 - 1,
+    )  # fmt: skip
+    assert qr_version(f"{base}/r#{far}") <= 16
 
 
 def _alg_none() -> str:
@@ -122,6 +150,10 @@ FORGERIES = {
     "another issuer": lambda: good_token(iss="someone-else"),
     "a claim vouchers never carry": lambda: good_token(name="Jeanne"),
     "a value that is not an integer": lambda: good_token(v="1000"),
+    "a status list index that is not an integer": lambda: good_token(s="12"),
+    "a negative status list index": lambda: good_token(s=-1),
+    "a status list index that is a boolean": lambda: good_token(s=True),
+    "a null status list index": lambda: good_token(s=None),
     "garbage": lambda: "not.a.token",
     "empty": lambda: "",
     "too long": lambda: "a" * 5000,

@@ -19,6 +19,7 @@ from voucher_service.partners.directory import public_fields
 from voucher_service.partners.models import Partner, partner_programs
 from voucher_service.partners.opening_hours import OpeningHours, check_opening_hours
 from voucher_service.partners.siret import is_valid_siret
+from voucher_service.settlements.bank import account_view, checked_account
 
 # What `PATCH /v1/partners/{id}` may change on the venue itself (`programs` aside).
 CHANGEABLE = ("name", "address", "postcode", "latitude", "longitude", "services", "opening_hours")
@@ -75,6 +76,32 @@ def update_partner(database: Database, partner_id: str, changes: dict[str, Any])
             replace_programs(session, partner.id, changes["programs"])
         session.flush()
         return partner_view(partner, partner_program_ids(session, partner.id))
+
+
+def set_bank_account(
+    database: Database, partner_id: str, holder: str, iban: str, bic: str
+) -> dict[str, Any]:
+    """Where the venue's statements are paid from now on (a payment file already made keeps
+    the account it named). The answer shows the IBAN masked, as every later read does."""
+    account = checked_account(holder, iban, bic)
+    with database.atomic() as session:
+        partner = session.get(Partner, partner_id, with_for_update=True)
+        if partner is None:
+            raise NotFound(f"no partner {partner_id}")
+        partner.bank_holder, partner.bank_iban, partner.bank_bic = (
+            account.holder,
+            account.iban,
+            account.bic,
+        )
+        session.flush()
+        view = bank_account_view(partner)
+        assert view is not None
+        return {"partner_id": partner.id, **view}
+
+
+def bank_account_view(partner: Partner) -> dict[str, Any] | None:
+    """The venue's bank account, its IBAN masked; None when it has given none."""
+    return account_view(partner.bank_holder, partner.bank_iban, partner.bank_bic)
 
 
 def add_partner(session: Session, data: PartnerInput, now: datetime) -> Partner:

@@ -31,3 +31,8 @@ class Partner(Base):
     # {"mo": [["09:00", "12:00"], ...], ...}: see partners/opening_hours.py; None when unknown.
     opening_hours: Mapped[dict[str, list[list[str]]] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Where its statements are paid (PUT /v1/partners/{id}/bank-account): the IBAN and BIC
+    # checked and stored compact (no spaces); None until the admin gives them.
+    bank_holder: Mapped[str | None] = mapped_column(String(70))
+    bank_iban: Mapped[str | None] = mapped_column(String(34))
+    bank_bic: Mapped[str | None] = mapped_column(String(11))

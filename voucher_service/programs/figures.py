@@ -1,4 +1,4 @@
-"""A programme's money, read from its two accounts' balances (never a scan of its vouchers)."""
+"""A programme's money, read from its accounts' balances (never a scan of its vouchers)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ def programs_figures(session: Session, program_ids: list[str]) -> dict[str, dict
         for account in (
             accounts.program_available(program_id),
             accounts.program_outstanding(program_id),
+            accounts.program_in_payment(program_id),
         )
     ]
     totals = current_totals(session, wanted) if wanted else {}
@@ -36,6 +37,10 @@ def programs_figures(session: Session, program_ids: list[str]) -> dict[str, dict
 def _figures(totals: Totals, program_id: str) -> dict[str, int]:
     available = accounts.program_available(program_id)
     outstanding = accounts.program_outstanding(program_id)
+    # Every settlement of the programme passes through its in_payment account, whichever
+    # partner it pays: what went in (less what a rejection sent back) is settled; what went
+    # out to the partners is paid. So both are read from one account, as the others are.
+    in_payment = accounts.program_in_payment(program_id)
 
     def moved(account: str, kind: kinds.Kind) -> int:
         return totals.get((account, kind.name), 0)
@@ -48,4 +53,7 @@ def _figures(totals: Totals, program_id: str) -> dict[str, int]:
         "cancelled_cents": -moved(outstanding, kinds.CANCEL),
         "outstanding_cents": balance(totals, outstanding),
         "available_cents": balance(totals, available),
+        # Settled: in a settlement, paid or not (a rejected payment is payable again).
+        "settled_cents": moved(in_payment, kinds.SETTLE) + moved(in_payment, kinds.REJECT),
+        "paid_cents": -moved(in_payment, kinds.PAY),
     }

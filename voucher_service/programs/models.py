@@ -9,6 +9,7 @@ from sqlalchemy import JSON, BigInteger, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from voucher_service.db import Base, UTCDateTime, new_id
+from voucher_service.statuslists.capacity import MIN_CAPACITY
 
 
 class Program(Base):
@@ -28,3 +29,12 @@ class Program(Base):
     max_vouchers_per_beneficiary: Mapped[int] = mapped_column(Integer)
     territory: Mapped[list[Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The programme's Token Status List: its size, and how many of its indices vouchers hold
+    # (kept here, under the row lock issuance takes, so that the list grows when half full).
+    status_list_capacity: Mapped[int] = mapped_column(Integer, default=MIN_CAPACITY)
+    status_list_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The funder's account that pays the partners (PUT /v1/programs/{id}/debtor-account), the
+    # debtor of its payment files; IBAN and BIC checked, stored compact. None until given.
+    debtor_name: Mapped[str | None] = mapped_column(String(70))
+    debtor_iban: Mapped[str | None] = mapped_column(String(34))
+    debtor_bic: Mapped[str | None] = mapped_column(String(11))

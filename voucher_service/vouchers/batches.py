@@ -21,7 +21,7 @@ from voucher_service.auth.api import Principal
 from voucher_service.clock import rfc3339
 from voucher_service.context import ServiceContext
 from voucher_service.db import Database, new_id
-from voucher_service.errors import BookletAlreadyActivated, NotFound
+from voucher_service.errors import BookletAlreadyActivated, Conflict, NotFound
 from voucher_service.idempotency.api import Idempotency, Outcome, run_once
 from voucher_service.ledger import kinds
 from voucher_service.ledger.writes import write_transfer
@@ -141,7 +141,17 @@ def activate_booklet(
         ensure_program_active(program, now)
         if booklet.batch_id is None or booklet.activated_at is not None:
             raise _already_activated(booklet)
+        if booklet.cancelled_at is not None:
+            raise Conflict("this booklet was cancelled (lost or stolen): it cannot be handed out")
         owner = beneficiary_hash(ctx.keys.secret, issuer.organisation_id, beneficiary_ref)
+        # Its vouchers locked in id order, the order expiry and cancellation lock in too, so
+        # that an activation meeting either waits for it rather than deadlocking.
+        session.execute(
+            select(Voucher.id)
+            .where(Voucher.booklet_id == booklet.id, Voucher.status == PRINTED)
+            .order_by(Voucher.id)
+            .with_for_update()
+        )
         printed = list(
             session.scalars(
                 select(Voucher.id)

@@ -29,6 +29,7 @@ from voucher_service.ledger.writes import write_transfer
 from voucher_service.organisations.models import organisation_programs
 from voucher_service.programs.figures import available_cents
 from voucher_service.programs.models import Program
+from voucher_service.statuslists.allocation import allocate_indices
 from voucher_service.vouchers.codes import code_hash, derive_code, format_code
 from voucher_service.vouchers.models import (
     CANCELLED,
@@ -203,7 +204,7 @@ def write_booklet(
     assert (owner is None) != (batch_id is None)
     booklet_id, transfer_id = new_id(), new_id()
     status = ISSUED if batch_id is None else PRINTED
-    rows, shown = _mint_vouchers(ctx, program, booklet_id, size, status, now)
+    rows, shown = _mint_vouchers(session, ctx, program, booklet_id, size, status, now)
     session.add(
         Booklet(
             id=booklet_id,
@@ -243,19 +244,33 @@ def write_booklet(
 
 
 def _mint_vouchers(
-    ctx: ServiceContext, program: Program, booklet_id: str, size: int, status: str, now: datetime
+    session: Session,
+    ctx: ServiceContext,
+    program: Program,
+    booklet_id: str,
+    size: int,
+    status: str,
+    now: datetime,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The booklet's vouchers: their rows, and what the answer shows of each (its code and
-    signed token, shown this once)."""
+    signed token, shown this once). Each takes a random index of the programme's status list
+    (the caller holds the programme's lock), which its token carries as `s`."""
     expires_at = now.replace(microsecond=0) + timedelta(days=program.voucher_validity_days)
     key, secret = ctx.keys.voucher.current, ctx.keys.secret
+    indices = allocate_indices(session, program, size)
     rows, shown = [], []
-    for position in range(1, size + 1):
+    for position, status_index in enumerate(indices, start=1):
         jti = new_jti()
         voucher_id = voucher_id_for(jti)
         code = derive_code(secret, jti)
         token = sign_voucher(
-            key, ctx.settings.issuer, jti, program.code, program.face_value_cents, expires_at
+            key,
+            ctx.settings.issuer,
+            jti,
+            program.code,
+            program.face_value_cents,
+            expires_at,
+            status_index,
         )
         rows.append(
             {
@@ -270,6 +285,7 @@ def _mint_vouchers(
                 "kid": key.kid,
                 "issued_at": now,
                 "expires_at": expires_at,
+                "status_index": status_index,
             }
         )
         shown.append(
@@ -301,12 +317,21 @@ def booklet_view(session: Session, booklet: Booklet) -> dict[str, Any]:
             "batch_id": booklet.batch_id,
             "activated_at": None if activated is None else rfc3339(activated),
         }
+    cancelled = booklet.cancelled_at
+    # A lost booklet: its cancellation, and the booklet that replaced it (or that it replaces).
+    lifecycle = {
+        "cancelled_at": None if cancelled is None else rfc3339(cancelled),
+        "cancellation_reason": booklet.cancellation_reason,
+        "replaces": booklet.replaces_id,
+        "replaced_by": session.scalar(select(Booklet.id).where(Booklet.replaces_id == booklet.id)),
+    }
     return {
         "id": booklet.id,
         "program_id": booklet.program_id,
         "organisation_id": booklet.organisation_id,
         "issued_at": rfc3339(booklet.issued_at),
         **batch,
+        **lifecycle,
         "vouchers": [
             {
                 "id": v.id,

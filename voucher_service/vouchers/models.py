@@ -37,6 +37,8 @@ class Booklet(Base):
         Index("ix_booklets_beneficiary", "program_id", "beneficiary_hash"),
         # A person's booklets within the organisation that knows their case reference.
         Index("ix_booklets_organisation_beneficiary", "organisation_id", "beneficiary_hash"),
+        # A cancelled booklet is reissued at most once, whatever the concurrency.
+        Index("uq_booklets_replaces", "replaces_id", unique=True),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -53,6 +55,12 @@ class Booklet(Base):
     batch_id: Mapped[str | None] = mapped_column(ForeignKey("booklet_batches.id"), index=True)
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     activated_by: Mapped[str | None] = mapped_column(String(36))
+    # A lost or stolen booklet: when, by whom and why its unredeemed vouchers were cancelled.
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_by: Mapped[str | None] = mapped_column(String(36))
+    cancellation_reason: Mapped[str | None] = mapped_column(String(500))
+    # The cancelled booklet this one replaces; unique: a booklet is reissued at most once.
+    replaces_id: Mapped[str | None] = mapped_column(ForeignKey("booklets.id"))
 
 
 class Voucher(Base):
@@ -61,6 +69,9 @@ class Voucher(Base):
         # No index covers status or redeemed_at, so a redemption's UPDATE stays HOT.
         Index("ix_vouchers_program", "program_id"),
         Index("ix_vouchers_kid_expiry", "kid", "expires_at"),
+        # One voucher per index of its programme's status list (indices are drawn at random
+        # under the programme's lock; this is the last guard).
+        Index("uq_vouchers_program_status_index", "program_id", "status_index", unique=True),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -75,6 +86,13 @@ class Voucher(Base):
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Its index in its programme's Token Status List, the token's claim `s`.
+    status_index: Mapped[int] = mapped_column(Integer)
+
+
+# Expiry and the list of vouchers expiring soon read a programme's vouchers by expiry date.
+# Declared beside the table, not in it: neither column changes on redemption, so HOT holds.
+Index("ix_vouchers_program_expiry", Voucher.program_id, Voucher.expires_at)
 
 
 class Redemption(Base):

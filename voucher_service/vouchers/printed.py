@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePrivateKey
 from jwt.algorithms import ECAlgorithm
@@ -29,6 +30,7 @@ from voucher_service.printing.typefaces import TEXT_REPERTOIRE
 from voucher_service.programs.models import Program
 from voucher_service.vouchers.codes import derive_code, format_code
 from voucher_service.vouchers.models import Booklet, Voucher
+from voucher_service.vouchers.tokens import voucher_claims
 
 MAX_HOLDER_LENGTH = 80
 VENUES_LISTED = 5
@@ -217,16 +219,17 @@ def qr_content(ctx: ServiceContext, voucher: Voucher, program_code: str) -> str:
 
 
 def reprinted_token(ctx: ServiceContext, voucher: Voucher, program_code: str) -> str:
-    """The voucher's token from its stored claims (the same jti, p, v and exp), under the key
-    that signed it; under the current one if that key has left the keys directory."""
+    """The voucher's token from its stored claims (the same jti, p, v, exp and s), under the
+    key that signed it; under the current one if that key has left the keys directory."""
     key = ctx.keys.voucher.get(voucher.kid) or ctx.keys.voucher.current
-    claims: dict[str, int | str] = {
-        "iss": ctx.settings.issuer,
-        "jti": voucher.jti,
-        "p": program_code,
-        "v": voucher.value_cents,
-        "exp": int(voucher.expires_at.timestamp()),
-    }
+    claims = voucher_claims(
+        ctx.settings.issuer,
+        voucher.jti,
+        program_code,
+        voucher.value_cents,
+        voucher.expires_at,
+        voucher.status_index,
+    )
     return _sign_deterministically(key, claims)
 
 
@@ -243,7 +246,7 @@ _JWS = PyJWS(algorithms=[])
 _JWS.register_algorithm("ES256", _DeterministicES256(ECAlgorithm.SHA256))
 
 
-def _sign_deterministically(key: SigningKey, claims: dict[str, int | str]) -> str:
+def _sign_deterministically(key: SigningKey, claims: dict[str, Any]) -> str:
     """As `tokens.sign` writes a token (the kid alone in the header, compact JSON claims),
     with a deterministic signature."""
     payload = json.dumps(claims, separators=(",", ":")).encode()

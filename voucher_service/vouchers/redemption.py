@@ -31,6 +31,7 @@ from voucher_service.ledger.transfers import RecordedTransfer
 from voucher_service.ledger.writes import Rows, transfer_rows, write_rows, write_transfer
 from voucher_service.pagination import page_of
 from voucher_service.programs.models import Program
+from voucher_service.settlements.models import SettlementLine
 from voucher_service.vouchers import one_statement
 from voucher_service.vouchers.claimable import (
     VoucherRef,
@@ -347,11 +348,15 @@ def reverse(
     reason: str,
     now: datetime,
 ) -> dict[str, Any]:
-    """Undo a partner's own redemption within the window: the voucher is redeemable again."""
+    """Undo a partner's own redemption within the window: the voucher is redeemable again.
+    A redemption in a live statement is refused: it is being paid, or was."""
     with database.atomic() as session:
-        redemption = session.get(Redemption, redemption_id)
+        # Locked first, then checked: a settlement that took it commits its line before this
+        # read sees the row; one that comes later waits, then skips it (it is reversed).
+        redemption = session.get(Redemption, redemption_id, with_for_update=True)
         if redemption is None or redemption.partner_id != partner.partner_id:
             raise NotFound(f"no redemption {redemption_id}")
+        ensure_not_settled(session, redemption.id)
         ensure_reversible(redemption, ctx.settings.reversal_window_hours, now)
         undone = session.execute(
             update(Redemption)
@@ -384,6 +389,18 @@ def reverse(
         )
         session.refresh(redemption)
         return redemption_view(redemption)
+
+
+def ensure_not_settled(session: Session, redemption_id: str) -> None:
+    """A redemption in a live statement (in payment, or paid) is never reversed: a correction
+    is a new transfer in a later period. One whose payment was rejected is no longer in one."""
+    settled = session.scalar(
+        select(SettlementLine.id).where(
+            SettlementLine.redemption_id == redemption_id, SettlementLine.released_at.is_(None)
+        )
+    )
+    if settled is not None:
+        raise ReversalNotAllowed("this redemption is settled: it is in a partner's statement")
 
 
 def ensure_reversible(redemption: Redemption, window_hours: float, now: datetime) -> None:

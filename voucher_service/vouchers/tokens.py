@@ -17,7 +17,9 @@ from voucher_service.keys import KeyRing, SigningKey, b64url
 
 LEEWAY_SECONDS = 300  # scanners' clocks drift
 MAX_TOKEN_LENGTH = 1024
-ALLOWED_CLAIMS = frozenset({"iss", "jti", "p", "v", "exp", "iat", "nbf"})
+# `s`, the voucher's index in its programme's status list (CONTRACT §9), is absent from the
+# tokens signed before status lists: those stay good.
+ALLOWED_CLAIMS = frozenset({"iss", "jti", "p", "v", "exp", "iat", "nbf", "s"})
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class VoucherClaims:
     value_cents: int
     expires_at: int
     kid: str
+    status_index: int | None = None  # None: a token from before status lists
 
 
 # Voucher ids are derived from the jti, so a token names its voucher row without a lookup.
@@ -55,16 +58,37 @@ def new_jti() -> str:
 
 
 def sign_voucher(
-    key: SigningKey, issuer: str, jti: str, program_code: str, value: int, expires: datetime
+    key: SigningKey,
+    issuer: str,
+    jti: str,
+    program_code: str,
+    value: int,
+    expires: datetime,
+    status_index: int | None = None,
 ) -> str:
-    claims = {
+    return sign(key, voucher_claims(issuer, jti, program_code, value, expires, status_index))
+
+
+def voucher_claims(
+    issuer: str,
+    jti: str,
+    program_code: str,
+    value: int,
+    expires: datetime,
+    status_index: int | None = None,
+) -> dict[str, Any]:
+    """A voucher's claims, in the order every token of ours lists them (a reprint signs the
+    same bytes): `s` last, and only for a voucher that has a status list index."""
+    claims: dict[str, Any] = {
         "iss": issuer,
         "jti": jti,
         "p": program_code,
         "v": value,
         "exp": int(expires.timestamp()),
     }
-    return sign(key, claims)
+    if status_index is not None:
+        claims["s"] = status_index
+    return claims
 
 
 def sign(key: SigningKey, claims: dict[str, Any]) -> str:
@@ -86,7 +110,10 @@ def verify_voucher(token: str, keys: KeyRing, issuer: str) -> VoucherClaims:
         raise InvalidVoucherToken("the token's claims are not those of a voucher")
     if set(claims) - ALLOWED_CLAIMS:
         raise InvalidVoucherToken("the token carries claims a voucher never has")
-    return VoucherClaims(jti, program, value, int(claims["exp"]), kid)
+    index = claims.get("s")
+    if "s" in claims and (type(index) is not int or index < 0):
+        raise InvalidVoucherToken("the token's status list index is not a whole number")
+    return VoucherClaims(jti, program, value, int(claims["exp"]), kid, index)
 
 
 def _decode(token: str, keys: KeyRing, issuer: str) -> tuple[dict[str, Any], str]:

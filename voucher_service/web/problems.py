@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import html
 import json
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response, current_app, render_template
 
 from voucher_service.errors import ALL_ERRORS, ServiceError
 
@@ -132,6 +131,111 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
     ),
 }
 
+# Each problem's page, for a person: its French title, and one sentence on what to do next.
+FOR_PEOPLE: dict[str, tuple[str, str]] = {
+    "invalid-request": (
+        "Demande incomplète ou mal remplie",
+        "Corrigez le champ indiqué, puis recommencez.",
+    ),
+    "unauthorized": (
+        "Connexion nécessaire",
+        "Connectez-vous, ou joignez une clé d'API valide, puis recommencez.",
+    ),
+    "forbidden": (
+        "Action non autorisée",
+        "Demandez à l'administrateur du service les droits nécessaires.",
+    ),
+    "not-found": ("Introuvable", "Vérifiez l'adresse ou l'identifiant saisi."),
+    "invalid-voucher-token": (
+        "Chèque non authentique",
+        "N'acceptez pas ce chèque ; demandez-en un autre à la personne.",
+    ),
+    "voucher-not-found": (
+        "Chèque inconnu",
+        "Vérifiez le code saisi, caractère par caractère, puis recommencez.",
+    ),
+    "voucher-already-redeemed": (
+        "Chèque déjà encaissé",
+        "N'acceptez pas ce chèque une seconde fois ; la personne peut utiliser un autre "
+        "chèque de son carnet.",
+    ),
+    "voucher-expired": (
+        "Chèque expiré",
+        "N'acceptez pas ce chèque ; la personne peut demander un nouveau carnet à la "
+        "structure qui le lui a remis.",
+    ),
+    "voucher-revoked": (
+        "Chèque annulé",
+        "N'acceptez pas ce chèque : son carnet a été déclaré perdu ou volé et remplacé.",
+    ),
+    "partner-not-eligible": (
+        "Lieu non habilité pour ce chèque",
+        "Orientez la personne vers un lieu partenaire de ce programme.",
+    ),
+    "budget-exhausted": (
+        "Budget du programme épuisé",
+        "Prévenez le financeur du programme ; aucun carnet n'a été émis.",
+    ),
+    "beneficiary-limit-reached": (
+        "Plafond atteint pour cette personne",
+        "Cette personne a déjà reçu le nombre maximum de chèques de ce programme.",
+    ),
+    "idempotency-key-required": (
+        "Clé d'idempotence manquante",
+        "Ajoutez un en-tête Idempotency-Key à la requête, puis recommencez.",
+    ),
+    "idempotency-key-reused": (
+        "Clé d'idempotence déjà utilisée",
+        "Utilisez une nouvelle clé pour une nouvelle demande.",
+    ),
+    "idempotency-key-in-use": (
+        "Demande déjà en cours",
+        "Attendez quelques secondes, puis recommencez avec la même clé.",
+    ),
+    "reversal-not-allowed": (
+        "Annulation impossible",
+        "Contactez l'administrateur du programme pour corriger cet encaissement.",
+    ),
+    "voucher-not-activated": (
+        "Carnet pas encore remis",
+        "N'acceptez pas ce chèque ; la personne peut s'adresser à la structure qui "
+        "distribue ce carnet.",
+    ),
+    "booklet-already-activated": (
+        "Carnet déjà remis",
+        "Vérifiez le numéro du carnet ; rien n'a été modifié.",
+    ),
+    "settlement-not-allowed": (
+        "Règlement impossible",
+        "Attendez la fin du mois, ou consultez l'état du paiement.",
+    ),
+    "program-not-active": (
+        "Programme hors période",
+        "Vérifiez les dates du programme ; aucun carnet n'a été émis.",
+    ),
+    "rate-limited": ("Trop de tentatives", "Patientez une minute, puis recommencez."),
+    "conflict": (
+        "Déjà existant",
+        "Vérifiez la valeur saisie : elle appartient déjà à un autre objet.",
+    ),
+    "method-not-allowed": (
+        "Action non prévue à cette adresse",
+        "Vérifiez l'adresse et la méthode de la requête.",
+    ),
+    "service-unavailable": (
+        "Service momentanément indisponible",
+        "Réessayez dans quelques secondes ; rien n'a été modifié.",
+    ),
+    "request-too-large": (
+        "Demande trop volumineuse",
+        "Envoyez une demande plus petite (64 Kio au plus).",
+    ),
+    "internal-error": (
+        "Erreur inattendue",
+        "Réessayez ; si l'erreur revient, prévenez l'administrateur du service.",
+    ),
+}
+
 TITLES: dict[str, str] = {error.slug: error.title for error in ALL_ERRORS}
 TITLES.update(
     {
@@ -174,13 +278,16 @@ def service_error_response(error: ServiceError) -> Response:
 
 
 def problem_page(slug: str) -> str:
+    """The page a problem's `type` points to: in French for the people who meet it, with what
+    to do next, and in English below; the look of the service's other pages."""
     french, english = EXPLANATIONS[slug]
-    title = html.escape(TITLES.get(slug, slug))
-    return (
-        "<!doctype html><html lang='fr'><head><meta charset='utf-8'>"
-        f"<title>{title}</title></head><body>"
-        f"<h1>{title} <small>({html.escape(slug)})</small></h1>"
-        f"<p lang='fr'>{html.escape(french)}</p>"
-        f"<p lang='en'>{html.escape(english)}</p>"
-        "</body></html>"
+    french_title, next_step = FOR_PEOPLE.get(slug, (TITLES.get(slug, slug), ""))
+    return render_template(
+        "problem.html",
+        slug=slug,
+        title=TITLES.get(slug, slug),
+        french_title=french_title,
+        next_step=next_step,
+        french=french,
+        english=english,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -23,6 +24,11 @@ from voucher_service.web.openapi.operations import (
 )
 
 JSON = "application/json"
+PATH_NAME = re.compile(r"\{([a-z_]+)\}")
+# Path parameters that are not ids (an id is a UUID).
+PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "program_code": {"type": "string", "minLength": 1, "maxLength": 16},
+}
 PROBLEM = "application/problem+json"
 
 LOCATION = {
@@ -194,7 +200,8 @@ def _parameter(parameter: Parameter) -> dict[str, Any]:
 
 
 def _path_names(path: str) -> list[str]:
-    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+    """The path's parameters, a segment's suffix aside (`{partner_id}.csv`)."""
+    return PATH_NAME.findall(path)
 
 
 def _path_parameter(name: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -203,7 +210,7 @@ def _path_parameter(name: str, schema: dict[str, Any] | None = None) -> dict[str
         "in": "path",
         "required": True,
         "description": PATH_PARAMETERS[name],
-        "schema": schema or {"type": "string", "format": "uuid"},
+        "schema": schema or PATH_SCHEMAS.get(name, {"type": "string", "format": "uuid"}),
     }
 
 

@@ -62,6 +62,8 @@ PROGRAM_VIEW = {
         "cancelled_cents": 10_000,
         "outstanding_cents": 65_000,
         "available_cents": 4_890_000,
+        "settled_cents": 30_000,
+        "paid_cents": 20_000,
     },
 }
 LOCATION = {

@@ -1,0 +1,1 @@
+"""Funders' reports: a programme's months, summed from its ledger entries alone."""

@@ -1,0 +1,1 @@
+"""The money cycle: partners paid for their redemptions, a month at a time."""
