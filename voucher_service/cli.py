@@ -120,8 +120,8 @@ def demo(as_json: bool) -> None:
     settings = _settings()
     if settings.production:
         raise click.ClickException("the demo is refused in production")
-    _context(settings)  # make the development keys now, before any worker starts
-    demo = _run(lambda database: set_up_demo(database, now()))
+    ctx = _context(settings)  # make the development keys now, before any worker starts
+    demo = _run(lambda database: set_up_demo(database, ctx, now()))
     if as_json:
         click.echo(
             json.dumps(

@@ -80,7 +80,9 @@ _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])", re.ASCII)
 def parse_month(text: str, path: str) -> date:
     """A month from a request ("2026-11"), as its first day, or 400 naming `path`."""
     found = _MONTH.fullmatch(text)
-    if found is None or not 1 <= int(found.group(1)) <= 9998:
+    # From year 2: January of year 1 begins, in UTC, on 31 December of year 0, which Python's
+    # datetime cannot hold (month_bounds would overflow); to 9998, for the month after it.
+    if found is None or not 2 <= int(found.group(1)) <= 9998:
         raise InvalidRequest(
             f"{path.lstrip('/')} is not a month (YYYY-MM, such as 2026-11)",
             [{"path": path, "message": "a month, YYYY-MM"}],

@@ -45,7 +45,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def make_engine(url: str, **options: Any) -> Engine:
-    """An engine tuned for the backend: WAL and immediate writes on SQLite, pooled psycopg."""
+    """An engine tuned for the backend: WAL and immediate writes on SQLite, pooled psycopg.
+    A driver's error never carries the statement's parameters (an IBAN, a keyed hash) into
+    a log line or an answer."""
+    options.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         return _sqlite_engine(url, **options)
     if url.startswith("postgresql://") or url.startswith("postgres://"):

@@ -13,6 +13,12 @@ from click.testing import CliRunner
 
 from tests.conftest import Clock
 from voucher_service.cli import main
+from voucher_service.demo import DEMO_HISTORY
+
+# What the demo's first run writes to the ledger: the allocation, last month's booklet and
+# its redemptions (each of the last two kept under an Idempotency-Key).
+DEMO_ENTRIES = 2 + len(DEMO_HISTORY)
+DEMO_KEYED = 1 + len(DEMO_HISTORY)
 
 
 @pytest.fixture
@@ -127,7 +133,7 @@ def test_the_whole_life_of_a_voucher_then_an_offline_audit(
         headers={"Authorization": f"Bearer {keys['partner']}", "Idempotency-Key": "r"},
     )
     assert redeemed.status_code == 201
-    assert "integrated 3 entries" in run(env, "ledger", "integrate").output
+    assert f"integrated {DEMO_ENTRIES + 2} entries" in run(env, "ledger", "integrate").output
     archive = client.get("/v1/audit/bundle", headers={"Authorization": f"Bearer {keys['auditor']}"})
     bundle = tmp_path / "bundle.zip"
     bundle.write_bytes(archive.data)
@@ -215,6 +221,8 @@ def test_idempotency_purge_forgets_keys_past_their_retention(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch, create_app: Any, clock: Clock
 ) -> None:
     keys, client = demo_and_client(env, monkeypatch, create_app)
+    # The demo's history was written last month: its keys are past their retention.
+    assert run(env, "idempotency", "purge").output == f"purged {DEMO_KEYED} idempotency keys\n"
     issued = client.post(
         "/v1/booklets",
         json={"program_id": demo_program_id(env), "beneficiary_ref": "dossier-1"},
@@ -237,7 +245,7 @@ def test_ledger_integrate_waits_for_a_sequencer_holding_the_log_or_says_it_did_n
 
     from voucher_service.ledger.sequencer import SEQUENCER_LOCK
 
-    run(env, "demo")  # queues the demo's allocation
+    run(env, "demo")  # queues the demo's allocation and history
     holder = psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"))
     holder.execute("SELECT pg_advisory_lock(%s)", (SEQUENCER_LOCK,))
     busy = run(env, "ledger", "integrate", "--wait", "0.5")
@@ -249,4 +257,4 @@ def test_ledger_integrate_waits_for_a_sequencer_holding_the_log_or_says_it_did_n
     release.join()
     holder.close()
     assert waited.exit_code == 0, waited.output
-    assert "integrated 1 entries; log size 1" in waited.output
+    assert f"integrated {DEMO_ENTRIES} entries; log size {DEMO_ENTRIES}" in waited.output

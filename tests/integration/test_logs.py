@@ -201,6 +201,36 @@ def test_secrets_are_scrubbed_from_any_text() -> None:
     assert redact_text(untouched) == untouched  # a random 13-letter word has a bad check
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_driver_error_while_storing_bank_details_logs_no_iban(
+    world: World, logs: Captured
+) -> None:
+    """A database error names its parameters, the partner's whole IBAN among them: its log
+    line (the traceback too) shows `[iban]` instead, whether compact or in groups of four."""
+    from sqlalchemy import text
+
+    database = world.client.application.extensions["voucher_service"].database
+    with database.atomic() as session:  # the database refuses the update: a driver error
+        session.execute(
+            text(
+                "CREATE TRIGGER refuse_bank BEFORE UPDATE OF bank_iban ON partners "
+                "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        )
+    iban = "FR7630006000011234567890189"
+    answer = world.client.put(
+        f"/v1/partners/{world.partner_id}/bank-account",
+        json={"holder": "Médiathèque", "iban": iban, "bic": "AGRIFRPPXXX"},
+        headers=world.headers("admin"),
+    )
+    assert answer.status_code == 500
+    assert "unexpected error" in logs.text
+    assert iban not in logs.text and "3000 6000 0112" not in logs.text
+    assert redact_text("FR76 3000 6000 0112 3456 7890 189 or GB82WEST12345698765432") == (
+        "[iban] or [iban]"
+    )
+
+
 def secrets_of(booklet: dict[str, Any], world: World, *more: str) -> list[str]:
     found = [REFERENCE, REFERENCE.casefold(), *world.keys.values(), *more]
     for voucher in booklet["vouchers"]:

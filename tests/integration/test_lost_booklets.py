@@ -162,16 +162,36 @@ def test_a_fully_redeemed_booklet_is_cancelled_without_a_ledger_entry(world: Wor
     assert nothing.status_code == 409 and slug(nothing) == "conflict"
 
 
-def test_a_redemption_reversed_after_the_cancellation_leaves_a_live_voucher_nobody_revoked(
+def test_a_redemption_reversed_after_the_cancellation_is_cancelled_not_back_in_circulation(
     world: World, issued: dict[str, Any]
 ) -> None:
-    """The cancellation withdrew what was in circulation then; a voucher redeemed before it
-    and reversed after it is in circulation again, and its value is outstanding again."""
-    redemption = world.redeem(token=issued["vouchers"][2]["token"]).json
+    """The booklet is lost: a voucher redeemed before its cancellation and reversed after it
+    must not come back into circulation (whoever holds the lost booklet could redeem it, and
+    the reissue already gave the beneficiary its replacement). It is cancelled, its value
+    back to the programme by a cancel entry, and the ledger agrees with the vouchers."""
+    voucher = issued["vouchers"][2]
+    redemption = world.redeem(token=voucher["token"]).json
     assert cancel(world, issued["id"]).status_code == 200
-    assert world.reverse(redemption["id"]).status_code == 200
+    assert reissue(world, issued["id"]).status_code == 201
+    before = figures(world)
+    reversed_ = world.reverse(redemption["id"])
+    assert reversed_.status_code == 200, reversed_.json
+    assert reversed_.json["reversed_at"] is not None
     view = booklet(world, issued["id"])
-    assert statuses(view) == {"redeemed": 2, "cancelled": 2, "issued": 1}
+    assert statuses(view) == {"redeemed": 2, "cancelled": 3}
+    refused = world.redeem(token=voucher["token"])
+    assert refused.status_code == 410 and slug(refused) == "voucher-revoked", refused.json
+    [_, entry] = sorted(entries(world, "cancel"), key=lambda e: len(e["voucher_ids"]))[::-1]
+    assert entry["voucher_ids"] == [voucher["id"]]
+    assert entry["booklet_id"] == issued["id"]
+    assert entry["organisation_id"] == world.organisation_id
+    assert entry["postings"][0]["amount"] == FACE
+    after = figures(world)
+    assert after["redeemed_cents"] == before["redeemed_cents"] - FACE
+    assert after["cancelled_cents"] == before["cancelled_cents"] + FACE
+    assert after["outstanding_cents"] == before["outstanding_cents"]
+    assert after["available_cents"] == before["available_cents"] + FACE
+    assert ledger_agrees_with_vouchers(world)
 
 
 def test_the_admin_cancels_any_booklet_and_an_issuer_only_its_organisations(
@@ -264,12 +284,12 @@ def test_a_reissue_gives_the_beneficiary_as_many_vouchers_linked_both_ways(
     answer = reissue(world, issued["id"])
     assert answer.status_code == 201, answer.json
     new = answer.json
-    assert new["replaces"] == issued["id"]
+    assert new["replaces"] == {"id": issued["id"]}
     assert answer.headers["Location"] == f"/v1/booklets/{new['id']}"
     assert answer.headers["Cache-Control"] == "no-store"
     assert len(new["vouchers"]) == 3
-    assert booklet(world, issued["id"])["replaced_by"] == new["id"]
-    assert booklet(world, new["id"])["replaces"] == issued["id"]
+    assert booklet(world, issued["id"])["replaced_by"] == {"id": new["id"]}
+    assert booklet(world, new["id"])["replaces"] == {"id": issued["id"]}
     # The same beneficiary: listing by case reference finds both booklets.
     listed = world.client.get(
         f"/v1/booklets?beneficiary_ref=case-lost&program_id={world.program_id}",
@@ -376,9 +396,12 @@ def test_a_reissue_needs_the_budget_back_that_the_cancellation_gave(
 def test_the_audit_bundle_verifies_after_a_cancellation_and_a_reissue(
     app: Flask, world: World, issued: dict[str, Any], tmp_path: Path
 ) -> None:
+    redemption = world.redeem(token=issued["vouchers"][2]["token"]).json
     assert cancel(world, issued["id"]).status_code == 200
     new = reissue(world, issued["id"]).json
     assert world.redeem(token=new["vouchers"][0]["token"]).status_code == 201
+    # A redemption of the lost booklet undone after its cancellation: reversed, then cancelled.
+    assert world.reverse(redemption["id"]).status_code == 200
     services = app.extensions["voucher_service"]
     integrate_all(services.database, services.context)
     archive = world.client.get("/v1/audit/bundle", headers=world.headers("auditor"))
@@ -486,4 +509,59 @@ def test_a_cancellation_among_redemptions_of_its_booklets_loses_and_doubles_noth
     assert shown["redeemed_cents"] == redeemed * FACE
     assert shown["cancelled_cents"] == (60 - redeemed) * FACE
     assert shown["outstanding_cents"] == 0
+    assert ledger_agrees_with_vouchers(world)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_reversals_racing_a_cancellation_leave_no_voucher_of_the_lost_booklet_live(
+    app: Flask, world: World
+) -> None:
+    """A partner undoes its redemptions of a booklet while the issuer cancels it: whichever
+    commits first, every voucher ends cancelled (never issued in a cancelled booklet), and
+    the cancel entries give back exactly their value."""
+    lost = world.issue("case-race-reversal", size=10).json
+    redemptions = [world.redeem(token=v["token"]).json for v in lost["vouchers"]]
+    start = threading.Barrier(len(redemptions) + 1)
+    answers: list[int] = []
+    errors: list[BaseException] = []
+
+    def reverse(redemption_id: str) -> None:
+        try:
+            client = app.test_client()
+            start.wait()
+            answer = client.post(
+                f"/v1/redemptions/{redemption_id}/reversal",
+                json={"reason": "mistake"},
+                headers=world.headers("partner"),
+            )
+            answers.append(answer.status_code)
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    def cancel_it() -> None:
+        try:
+            client = app.test_client()
+            start.wait()
+            answer = client.post(
+                f"/v1/booklets/{lost['id']}/cancellation",
+                json={"reason": "stolen"},
+                headers=world.headers("issuer"),
+            )
+            answers.append(answer.status_code)
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=reverse, args=(r["id"],)) for r in redemptions]
+    threads.append(threading.Thread(target=cancel_it))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    assert answers == [200] * 11
+    assert statuses(booklet(world, lost["id"])) == {"cancelled": 10}
+    cancel_amounts = sum(entry["postings"][0]["amount"] for entry in entries(world, "cancel"))
+    assert cancel_amounts == 10 * FACE
+    shown = figures(world)
+    assert shown["redeemed_cents"] == 0 and shown["outstanding_cents"] == 0
     assert ledger_agrees_with_vouchers(world)

@@ -247,9 +247,8 @@ def report_totals(report: dict[str, Any]) -> dict[str, int]:
 
 
 def closing_figures(closing: dict[str, Any]) -> dict[str, int]:
-    figures = closing.get("figures", closing)
     names = ("allocated", "issued", "redeemed", "settled", "paid", "expired", "cancelled")
-    return {name: int(figures.get(name, figures.get(f"{name}_cents"))) for name in names}
+    return {name: closing[name] for name in names}
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

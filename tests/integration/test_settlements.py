@@ -224,6 +224,9 @@ def test_a_month_not_over_and_bad_requests_are_refused_and_change_nothing(
     assert early.status_code == 409 and slug(early) == "settlement-not-allowed"
     assert settle(world, "2026-13").status_code == 400
     assert settle(world, "2026-1").status_code == 400
+    # January of year 1 begins in UTC in year 0, which a datetime cannot hold: was a 500.
+    ancient = settle(world, "0001-01")
+    assert ancient.status_code == 400 and slug(ancient) == "invalid-request", ancient.json
     unknown = world.client.post(
         "/v1/settlements",
         json={"program_id": str(uuid.uuid4()), "period": "2026-10"},
@@ -361,8 +364,14 @@ def test_a_partner_sees_its_own_statement_only(world: World, november: dict[str,
 # The payment file
 
 
-def give_accounts(world: World, debtor: bool = True) -> None:
+def give_accounts(world: World, debtor: bool = True, other: bool = False) -> None:
     admin = world.headers("admin")
+    if other:
+        world.client.put(
+            f"/v1/partners/{world.other_partner_id}/bank-account",
+            json={"holder": "Clic Saint-Junien", "iban": OTHER_IBAN, "bic": "DEUTDEFF500"},
+            headers=admin,
+        )
     world.client.put(
         f"/v1/partners/{world.partner_id}/bank-account",
         json={"holder": "Médiathèque francophone", "iban": IBAN, "bic": "AGRIFRPPXXX"},
@@ -427,11 +436,49 @@ def test_an_empty_settlement_has_no_payment_file(world: World, clock: Clock) -> 
 # The bank's answer
 
 
+def payment_file(world: World, settlement_id: str) -> Any:
+    return world.client.post(
+        f"/v1/settlements/{settlement_id}/payment-file", headers=world.headers("admin")
+    )
+
+
+def test_only_a_statement_the_payment_file_orders_can_be_confirmed_paid(
+    world: World, november: dict[str, Any]
+) -> None:
+    """Paid means the bank carried out our order: a statement confirmed before any payment
+    file, or left out of it (its venue had no bank account then), was marked paid though no
+    transfer was ever ordered. Such a statement can only be rejected, and settled again."""
+    sid = settle(world).json["id"]
+    before = money(world)
+    for body in ({}, {"partner_ids": [world.partner_id]}):
+        early = answer(world, sid, "confirm", **body)
+        assert early.status_code == 409 and slug(early) == "settlement-not-allowed", early.json
+    assert money(world) == before
+    give_accounts(world)  # the other venue still has no bank account
+    assert payment_file(world, sid).status_code == 200
+    left_out = answer(world, sid, "confirm", partner_ids=[world.other_partner_id])
+    assert left_out.status_code == 409 and slug(left_out) == "settlement-not-allowed"
+    assert money(world) == before
+    # Confirming "everything" confirms what the file ordered, and only that.
+    whole = answer(world, sid, "confirm")
+    assert whole.status_code == 200, whole.json
+    statuses = {s["partner_id"]: s["status"] for s in whole.json["statements"]}
+    assert statuses == {world.partner_id: "paid", world.other_partner_id: "in_payment"}
+    assert money(world)["paid"] == 2000 and money(world)["other_paid"] == 0
+    nothing = answer(world, sid, "confirm")
+    assert nothing.status_code == 409 and slug(nothing) == "settlement-not-allowed"
+    rejected = answer(world, sid, "reject", partner_ids=[world.other_partner_id])
+    assert rejected.status_code == 200 and rejected.json["status"] == "partly_paid"
+    assert money(world)["other_payable"] == 2000 and money(world)["in_payment"] == 0
+
+
 def test_confirm_and_reject_move_the_ledger_once_and_the_audit_verifies(
     app: Flask, world: World, november: dict[str, Any], tmp_path: Path
 ) -> None:
     settled = settle(world).json
     sid = settled["id"]
+    give_accounts(world, other=True)
+    assert payment_file(world, sid).status_code == 200
     paid = answer(world, sid, "confirm", partner_ids=[world.partner_id])
     assert paid.status_code == 200, paid.json
     assert paid.json["status"] == "in_payment"
@@ -467,6 +514,7 @@ def test_confirm_and_reject_move_the_ledger_once_and_the_audit_verifies(
     assert [(s["partner_id"], s["amount_cents"]) for s in next_run["statements"]] == [
         (world.other_partner_id, 2000)
     ]
+    assert payment_file(world, next_run["id"]).status_code == 200
     whole = world.client.post(
         f"/v1/settlements/{next_run['id']}/confirm", headers=world.headers("admin")
     )

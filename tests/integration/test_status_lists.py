@@ -232,7 +232,8 @@ def test_the_list_is_built_once_for_a_burst_and_again_once_its_cache_has_aged(
 
 
 def test_an_unknown_programme_has_no_list(world: World) -> None:
-    for code in ("NOPE", "X" * 17, "hv87"):
+    # A NUL character was a 500 on PostgreSQL (a text parameter cannot hold one).
+    for code in ("NOPE", "X" * 17, "hv87", "HV87%00", "%00", "H%C3%A9", "-HV87"):
         response = fetch_list(world, code)
         assert response.status_code == 404
         assert response.mimetype == "application/problem+json"

@@ -165,6 +165,20 @@ def encode_body(view: dict[str, Any]) -> str:
     return json.dumps(view, separators=(",", ":"))
 
 
+def run_once_in(
+    database: Database,
+    idem: Idempotency,
+    seal: AnswerSeal,
+    now: datetime,
+    status: int,
+    produce: Callable[[Session], dict[str, Any]],
+) -> Outcome:
+    """`run_once` in a transaction of its own: what every keyed use case does (a refused
+    request rolls back, and so keeps nothing of the key)."""
+    with database.atomic() as session:
+        return run_once(session, idem, seal, now, status, lambda: produce(session))
+
+
 def run_once(
     session: Session,
     idem: Idempotency,

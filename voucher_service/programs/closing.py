@@ -26,30 +26,29 @@ from voucher_service.programs.models import Program
 
 
 def closing_statement(database: Database, program_id: str, now: datetime) -> dict[str, Any]:
-    """The programme, the moment, and its figures in cents."""
+    """The programme, the moment, and its figures in cents (CONTRACT §9's names)."""
     with database.read() as session:
         program = load_program(session, program_id)
         read = program_figures(session, program.id)
-    return {"program": _identity(program), "at": rfc3339(now), "figures": closing_figures(read)}
+    return {"program": _identity(program), "at": rfc3339(now), **closing_figures(read)}
 
 
 def closing_figures(read: dict[str, int]) -> dict[str, int]:
-    """The statement's figures from the programme's (programs/figures.py); `settled_cents`
-    and `paid_cents` count as 0 where the figures do not give them."""
-    allocated, redeemed = read["budget_cents"], read["redeemed_cents"]
-    paid = read.get("paid_cents", 0)
+    """The statement's figures (CONTRACT §9's names, in cents) from the programme's own
+    (programs/figures.py), which are read from the same balances."""
+    allocated, redeemed, paid = read["budget_cents"], read["redeemed_cents"], read["paid_cents"]
     return {
-        "allocated_cents": allocated,
-        "issued_cents": read["issued_cents"],
-        "redeemed_cents": redeemed,
-        "settled_cents": read.get("settled_cents", 0),
-        "paid_cents": paid,
-        "expired_cents": read["expired_cents"],
-        "cancelled_cents": read["cancelled_cents"],
-        "outstanding_cents": read["outstanding_cents"],
-        "available_cents": read["available_cents"],
-        "unused_cents": allocated - redeemed,
-        "unpaid_cents": redeemed - paid,
+        "allocated": allocated,
+        "issued": read["issued_cents"],
+        "redeemed": redeemed,
+        "settled": read["settled_cents"],
+        "paid": paid,
+        "expired": read["expired_cents"],
+        "cancelled": read["cancelled_cents"],
+        "outstanding": read["outstanding_cents"],
+        "available": read["available_cents"],
+        "unused": allocated - redeemed,
+        "unpaid": redeemed - paid,
     }
 
 
@@ -72,16 +71,16 @@ BODY = 11.0  # pt
 LINE = 7.0  # mm between the table's lines
 COLON = "\u00a0: "
 ROWS = (  # (figure, label, what it is; a bold row is a total)
-    ("allocated_cents", "Budget alloué", "toutes les dotations du financeur", True),
-    ("issued_cents", "Chèques émis", "remis aux bénéficiaires ou imprimés", False),
-    ("redeemed_cents", "Chèques utilisés", "encaissés par les lieux partenaires", False),
-    ("settled_cents", "dont mis en paiement", "relevés mensuels mis en paiement", False),
-    ("paid_cents", "dont payés", "virements confirmés par la banque", False),
-    ("expired_cents", "Chèques expirés", "non utilisés à temps, rendus au budget", False),
-    ("cancelled_cents", "Chèques annulés", "carnets perdus ou volés, rendus au budget", False),
-    ("outstanding_cents", "Chèques en circulation", "encore utilisables", False),
-    ("available_cents", "Budget non engagé", "jamais émis, ou rendu au budget", False),
-    ("unused_cents", "Non utilisé", "alloué moins utilisé : crédit du financeur", True),
+    ("allocated", "Budget alloué", "toutes les dotations du financeur", True),
+    ("issued", "Chèques émis", "remis aux bénéficiaires ou imprimés", False),
+    ("redeemed", "Chèques utilisés", "encaissés par les lieux partenaires", False),
+    ("settled", "dont mis en paiement", "relevés mensuels mis en paiement", False),
+    ("paid", "dont payés", "virements confirmés par la banque", False),
+    ("expired", "Chèques expirés", "non utilisés à temps, rendus au budget", False),
+    ("cancelled", "Chèques annulés", "carnets perdus ou volés, rendus au budget", False),
+    ("outstanding", "Chèques en circulation", "encore utilisables", False),
+    ("available", "Budget non engagé", "jamais émis, ou rendu au budget", False),
+    ("unused", "Non utilisé", "alloué moins utilisé : crédit du financeur", True),
 )
 
 
@@ -91,7 +90,7 @@ def closing_statement_pdf(database: Database, program_id: str, now: datetime) ->
 
 
 def render_closing_statement(statement: dict[str, Any], now: datetime) -> bytes:
-    program, figures = statement["program"], statement["figures"]
+    program, figures = statement["program"], statement
     title = f"Relevé de clôture — {program['name']}"
     with new_document(now, title) as pdf:
         pdf.add_page()
@@ -167,13 +166,13 @@ def _notes(pdf: FPDF, figures: dict[str, int], currency: str) -> None:
         return french.amount(figures[name], currency)
 
     lines = (
-        f"Alloué = utilisé + non utilisé{COLON}{euros('allocated_cents')} = "
-        f"{euros('redeemed_cents')} + {euros('unused_cents')}.",
+        f"Alloué = utilisé + non utilisé{COLON}{euros('allocated')} = "
+        f"{euros('redeemed')} + {euros('unused')}.",
         f"Non utilisé = budget non engagé + chèques en circulation{COLON}"
-        f"{euros('unused_cents')} = {euros('available_cents')} + {euros('outstanding_cents')}. "
+        f"{euros('unused')} = {euros('available')} + {euros('outstanding')}. "
         "Les chèques encore en circulation reviennent au budget à leur expiration.",
-        f"Utilisé = payé + restant à payer aux lieux partenaires{COLON}{euros('redeemed_cents')}"
-        f" = {euros('paid_cents')} + {euros('unpaid_cents')}.",
+        f"Utilisé = payé + restant à payer aux lieux partenaires{COLON}{euros('redeemed')}"
+        f" = {euros('paid')} + {euros('unpaid')}.",
         "Ces montants sont les soldes du registre des opérations (grand livre en partie double, "
         "signé et vérifiable hors ligne avec « voucher-service audit verify »). Ils ne "
         "contiennent aucune donnée personnelle.",

@@ -25,7 +25,7 @@ from voucher_service.clock import month_bounds, month_text, rfc3339
 from voucher_service.context import ServiceContext
 from voucher_service.db import Database, new_id
 from voucher_service.errors import InvalidRequest, NotFound, SettlementNotAllowed
-from voucher_service.idempotency.api import Idempotency, Outcome, run_once
+from voucher_service.idempotency.api import Idempotency, Outcome, run_once_in
 from voucher_service.ledger import kinds
 from voucher_service.ledger.writes import write_transfer
 from voucher_service.programs.models import Program
@@ -39,6 +39,7 @@ from voucher_service.settlements.models import (
     SettlementLine,
     Statement,
 )
+from voucher_service.settlements.payment import end_to_end_id, ordered_statement_ids
 from voucher_service.vouchers.models import Redemption
 
 Answer = Literal["confirm", "reject"]
@@ -60,15 +61,14 @@ def settle_month(
         raise SettlementNotAllowed(
             f"{month_text(month)} is not over: it can be settled from {rfc3339(end)}"
         )
-    with database.atomic() as session:
-        return run_once(
-            session,
-            idem,
-            ctx.answers,
-            now,
-            201,
-            lambda: settlement_view(session, settle(session, admin.id, program_id, month, now)),
-        )
+    return run_once_in(
+        database,
+        idem,
+        ctx.answers,
+        now,
+        201,
+        lambda session: settlement_view(session, settle(session, admin.id, program_id, month, now)),
+    )
 
 
 def settle(
@@ -232,19 +232,36 @@ def answer_payment(
         if settlement is None:
             raise NotFound(f"no settlement {settlement_id}")
         statements = {s.partner_id: s for s in _statements(session, settlement.id)}
-        targets = _answered(statements, partner_ids)
+        # Paid means the bank carried out an order we gave it: only a statement that the
+        # settlement's payment file orders can be confirmed (not one made before the file,
+        # nor one left out of it for want of a bank account: those can only be rejected).
+        ordered = ordered_statement_ids(settlement.payment_file)
+        targets = _answered(statements, partner_ids, ordered if answer == "confirm" else None)
         for statement in targets:
-            _close(session, settlement, statement, answer, reason, now)
+            _close(session, settlement, statement, answer, reason, now, ordered)
         settlement.status = settlement_status(s.status for s in statements.values())
         session.flush()
         return settlement_view(session, settlement)
 
 
-def _answered(statements: dict[str, Statement], partner_ids: list[str] | None) -> list[Statement]:
+def _answered(
+    statements: dict[str, Statement],
+    partner_ids: list[str] | None,
+    ordered: set[str] | None = None,
+) -> list[Statement]:
+    """The statements named, or every one in payment (with `ordered`, a confirmation: every
+    one in payment that the payment file orders paid)."""
     if partner_ids is None:
-        waiting = [s for _, s in sorted(statements.items()) if s.status == IN_PAYMENT]
+        waiting = [
+            s
+            for _, s in sorted(statements.items())
+            if s.status == IN_PAYMENT and (ordered is None or end_to_end_id(s) in ordered)
+        ]
         if not waiting:
-            raise SettlementNotAllowed("no statement of this settlement is waiting for payment")
+            raise SettlementNotAllowed(
+                "no statement of this settlement is waiting for payment"
+                + ("" if ordered is None else " in its payment file")
+            )
         return waiting
     missing = [
         {"path": f"/partner_ids/{i}", "message": "no statement of this partner here"}
@@ -263,11 +280,18 @@ def _close(
     answer: Answer,
     reason: str | None,
     now: datetime,
+    ordered: set[str],
 ) -> None:
     if statement.status != IN_PAYMENT:
         raise SettlementNotAllowed(
             f"the statement of partner {statement.partner_id} was {statement.status} already: "
             "a statement is answered once"
+        )
+    if answer == "confirm" and end_to_end_id(statement) not in ordered:
+        raise SettlementNotAllowed(
+            f"the statement of partner {statement.partner_id} is in no payment file: make "
+            f"the file first (POST /v1/settlements/{settlement.id}/payment-file); a statement "
+            "left out of it (no bank account then) can only be rejected"
         )
     make = kinds.pay if answer == "confirm" else kinds.reject
     transfer = write_transfer(

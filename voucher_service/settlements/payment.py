@@ -84,6 +84,20 @@ def payment_file(database: Database, settlement_id: str, now: datetime) -> bytes
         return content
 
 
+def ordered_statement_ids(content: bytes | None) -> set[str]:
+    """The statements a stored payment file orders paid (by their EndToEndId, which `render`
+    makes from the statement's id): none when no file was made."""
+    if content is None:
+        return set()
+    root = ET.fromstring(content)  # noqa: S314 (our own file, made by render and stored)
+    return {node.text for node in root.iter(f"{{{NAMESPACE}}}EndToEndId") if node.text is not None}
+
+
+def end_to_end_id(statement: Statement) -> str:
+    """A statement's EndToEndId in the payment file (35 characters at most)."""
+    return statement.id.replace("-", "")
+
+
 def _payees(session: Session, settlement_id: str) -> list[tuple[Statement, Partner]]:
     return [
         (statement, partner)
@@ -140,7 +154,7 @@ def render(
             "execution_date": local.date(),
             "description": f"{program.code} {settlement.period} releve {statement.count} "
             f"cheques {program.name}",
-            "endtoend_id": statement.id.replace("-", ""),
+            "endtoend_id": end_to_end_id(statement),
         }
         if partner.bank_bic:
             payment["BIC"] = partner.bank_bic

@@ -9,6 +9,7 @@ a redemption itself never waits on it, nor writes anything for it.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ CACHE_SECONDS = 30
 # gives the same ETag to the same list in the same period, though their signatures differ.
 ETAG_PERIOD_SECONDS = 3600
 MAX_CODE_LENGTH = 16  # as programs.code
+PROGRAM_CODE = re.compile(r"[A-Z0-9][A-Z0-9-]*")  # as schemas/program-create.request.json
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,9 @@ def _program_id(database: Database, ctx: ServiceContext, program_code: str) -> s
             return session.scalar(select(Program.id).where(Program.code == code))
 
     found = None
-    if 0 < len(program_code) <= MAX_CODE_LENGTH:
+    # Only what could be a programme's code reaches the database: PostgreSQL refuses a NUL
+    # character in a text parameter outright (a 500), and nothing else is anyone's code.
+    if 0 < len(program_code) <= MAX_CODE_LENGTH and PROGRAM_CODE.fullmatch(program_code):
         found = ctx.program_ids.get(program_code, look_up)
     if found is None:
         raise NotFound(f"no programme {program_code}")

@@ -22,7 +22,7 @@ from voucher_service.clock import rfc3339
 from voucher_service.context import ServiceContext
 from voucher_service.db import Database, new_id
 from voucher_service.errors import BookletAlreadyActivated, Conflict, NotFound
-from voucher_service.idempotency.api import Idempotency, Outcome, run_once
+from voucher_service.idempotency.api import Idempotency, Outcome, run_once_in
 from voucher_service.ledger import kinds
 from voucher_service.ledger.writes import write_transfer
 from voucher_service.printing import PrintedBooklet, render_batch
@@ -56,15 +56,14 @@ def print_batch(
     now: datetime,
 ) -> Outcome:
     """Print `count` booklets for later, or none: a refused batch prints nothing."""
-    with database.atomic() as session:
-        return run_once(
-            session,
-            idem,
-            ctx.answers,
-            now,
-            201,
-            lambda: _print(session, ctx, issuer, program_id, count, size, now),
-        )
+    return run_once_in(
+        database,
+        idem,
+        ctx.answers,
+        now,
+        201,
+        lambda session: _print(session, ctx, issuer, program_id, count, size, now),
+    )
 
 
 def _print(

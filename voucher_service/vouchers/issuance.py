@@ -23,7 +23,7 @@ from voucher_service.errors import (
     NotFound,
     ProgramNotActive,
 )
-from voucher_service.idempotency.api import Idempotency, Outcome, run_once
+from voucher_service.idempotency.api import Idempotency, Outcome, run_once_in
 from voucher_service.ledger import kinds
 from voucher_service.ledger.writes import write_transfer
 from voucher_service.organisations.models import organisation_programs
@@ -74,15 +74,14 @@ def issue_booklet(
     now: datetime,
 ) -> Outcome:
     """Issue a booklet, or refuse it whole: a refused booklet issues nothing."""
-    with database.atomic() as session:
-        return run_once(
-            session,
-            idem,
-            ctx.answers,
-            now,
-            201,
-            lambda: _issue(session, ctx, issuer, program_id, beneficiary_ref, size, now),
-        )
+    return run_once_in(
+        database,
+        idem,
+        ctx.answers,
+        now,
+        201,
+        lambda session: _issue(session, ctx, issuer, program_id, beneficiary_ref, size, now),
+    )
 
 
 def _issue(
@@ -322,8 +321,10 @@ def booklet_view(session: Session, booklet: Booklet) -> dict[str, Any]:
     lifecycle = {
         "cancelled_at": None if cancelled is None else rfc3339(cancelled),
         "cancellation_reason": booklet.cancellation_reason,
-        "replaces": booklet.replaces_id,
-        "replaced_by": session.scalar(select(Booklet.id).where(Booklet.replaces_id == booklet.id)),
+        "replaces": _named(booklet.replaces_id),
+        "replaced_by": _named(
+            session.scalar(select(Booklet.id).where(Booklet.replaces_id == booklet.id))
+        ),
     }
     return {
         "id": booklet.id,
@@ -344,6 +345,11 @@ def booklet_view(session: Session, booklet: Booklet) -> dict[str, Any]:
             for v in vouchers
         ],
     }
+
+
+def _named(booklet_id: str | None) -> dict[str, str] | None:
+    """Another booklet, as an answer names it: {id}, or null."""
+    return None if booklet_id is None else {"id": booklet_id}
 
 
 def get_booklet(database: Database, principal: Principal, booklet_id: str) -> dict[str, Any]:

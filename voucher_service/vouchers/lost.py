@@ -20,7 +20,7 @@ from voucher_service.clock import rfc3339
 from voucher_service.context import ServiceContext
 from voucher_service.db import Database
 from voucher_service.errors import Conflict, NotFound
-from voucher_service.idempotency.api import Idempotency, Outcome, run_once
+from voucher_service.idempotency.api import Idempotency, Outcome, run_once_in
 from voucher_service.ledger import kinds
 from voucher_service.ledger.writes import write_transfer
 from voucher_service.vouchers.issuance import (
@@ -92,15 +92,14 @@ def reissue_booklet(
     now: datetime,
 ) -> Outcome:
     """Replace a cancelled booklet, once, or refuse it whole (a refusal issues nothing)."""
-    with database.atomic() as session:
-        return run_once(
-            session,
-            idem,
-            ctx.answers,
-            now,
-            201,
-            lambda: _reissue(session, ctx, issuer, booklet_id, now),
-        )
+    return run_once_in(
+        database,
+        idem,
+        ctx.answers,
+        now,
+        201,
+        lambda session: _reissue(session, ctx, issuer, booklet_id, now),
+    )
 
 
 def _reissue(
@@ -126,7 +125,7 @@ def _reissue(
     assert new is not None  # written just above
     new.replaces_id = old.id
     session.flush()
-    return {**issued, "replaces": old.id}
+    return {**issued, "replaces": {"id": old.id}}
 
 
 def _reissuable(session: Session, old: Booklet) -> int:

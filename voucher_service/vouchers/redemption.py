@@ -24,7 +24,7 @@ from voucher_service.errors import (
     VoucherAlreadyRedeemed,
     VoucherNotFound,
 )
-from voucher_service.idempotency.api import Idempotency, Outcome, encode_body, run_once
+from voucher_service.idempotency.api import Idempotency, Outcome, encode_body, run_once_in
 from voucher_service.ids import new_id
 from voucher_service.ledger import kinds
 from voucher_service.ledger.transfers import RecordedTransfer
@@ -40,7 +40,15 @@ from voucher_service.vouchers.claimable import (
     identify,
     parameters,
 )
-from voucher_service.vouchers.models import EXPIRED, ISSUED, REDEEMED, Redemption, Voucher
+from voucher_service.vouchers.models import (
+    CANCELLED,
+    EXPIRED,
+    ISSUED,
+    REDEEMED,
+    Booklet,
+    Redemption,
+    Voucher,
+)
 from voucher_service.vouchers.ratelimit import seconds_left
 from voucher_service.vouchers.tokens import sign
 
@@ -121,15 +129,14 @@ def redeem_in_transaction(
     address: str | None = None,
 ) -> Outcome:
     """The general executor: the rule and the rows in a transaction, with the key's claim."""
-    with database.atomic() as session:
-        return run_once(
-            session,
-            idem,
-            ctx.answers,
-            now,
-            201,
-            lambda: _redeem(session, ctx, partner, ref, service, now, address),
-        )
+    return run_once_in(
+        database,
+        idem,
+        ctx.answers,
+        now,
+        201,
+        lambda session: _redeem(session, ctx, partner, ref, service, now, address),
+    )
 
 
 def redeem_in_one_statement(
@@ -365,6 +372,15 @@ def reverse(
         )
         if getattr(undone, "rowcount", 0) != 1:
             raise ReversalNotAllowed("this redemption was reversed already")
+        # The booklet shared-locked (a cancellation locks it for update): a cancellation that
+        # committed first is seen here, one that comes later sees the voucher issued again.
+        booklet = session.scalar(
+            select(Booklet)
+            .join(Voucher, Voucher.booklet_id == Booklet.id)
+            .where(Voucher.id == redemption.voucher_id)
+            .with_for_update(read=True, of=Booklet)
+        )
+        assert booklet is not None  # every voucher is in a booklet
         session.execute(
             update(Voucher)
             .where(Voucher.id == redemption.voucher_id, Voucher.status == REDEEMED)
@@ -387,8 +403,37 @@ def reverse(
             .where(Redemption.id == redemption.id)
             .values(reversal_transfer_id=transfer.id)
         )
+        if booklet.cancelled_at is not None:
+            _cancel_reversed(session, booklet, redemption, now)
         session.refresh(redemption)
         return redemption_view(redemption)
+
+
+def _cancel_reversed(
+    session: Session, booklet: Booklet, redemption: Redemption, now: datetime
+) -> None:
+    """A voucher of a lost booklet (cancelled, perhaps reissued already) whose redemption is
+    undone does not come back into circulation: it is cancelled, as its cancellation would
+    have done, and its value goes back to the programme."""
+    withdrawn = session.execute(
+        update(Voucher)
+        .where(Voucher.id == redemption.voucher_id, Voucher.status == ISSUED)
+        .values(status=CANCELLED)
+        .returning(Voucher.id, Voucher.value_cents)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if withdrawn:
+        write_transfer(
+            session,
+            kinds.cancel(
+                now,
+                booklet.program_id,
+                [row.id for row in withdrawn],
+                sum(row.value_cents for row in withdrawn),
+                booklet_id=booklet.id,
+                organisation_id=booklet.organisation_id,
+            ),
+        )
 
 
 def ensure_not_settled(session: Session, redemption_id: str) -> None:

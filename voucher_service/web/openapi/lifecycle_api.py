@@ -66,7 +66,7 @@ REISSUED = {
     "organisation_id": ORGANISATION,
     "issued_at": "2026-12-03T15:25:00Z",
     "ledger_entry": {"id": REISSUE_ENTRY, "leaf_hash": REISSUE_LEAF},
-    "replaces": BOOKLET,
+    "replaces": {"id": BOOKLET},
     "vouchers": [
         {
             "id": VOUCHER,
@@ -142,19 +142,17 @@ CLOSING = {
         "valid_until": "2027-12-31T23:00:00Z",
     },
     "at": "2028-01-15T09:00:00Z",
-    "figures": {
-        "allocated_cents": 5_500_000,
-        "issued_cents": 4_200_000,
-        "redeemed_cents": 3_100_000,
-        "settled_cents": 3_000_000,
-        "paid_cents": 2_900_000,
-        "expired_cents": 950_000,
-        "cancelled_cents": 30_000,
-        "outstanding_cents": 120_000,
-        "available_cents": 2_280_000,
-        "unused_cents": 2_400_000,
-        "unpaid_cents": 200_000,
-    },
+    "allocated": 5_500_000,
+    "issued": 4_200_000,
+    "redeemed": 3_100_000,
+    "settled": 3_000_000,
+    "paid": 2_900_000,
+    "expired": 950_000,
+    "cancelled": 30_000,
+    "outstanding": 120_000,
+    "available": 2_280_000,
+    "unused": 2_400_000,
+    "unpaid": 200_000,
 }
 
 AREA = Area(

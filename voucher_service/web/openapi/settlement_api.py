@@ -169,10 +169,14 @@ AREA = Area(
         "getSettlement": "A partner sees only its own statement (and `total_cents` is its "
         "amount); a settlement without one of its statements is 404 to it.",
         "confirmSettlement": "The bank paid the statements of `partner_ids` (all those still in "
-        "payment when absent, or when there is no body): each becomes `paid` (a `pay` "
-        "transfer to the partner's paid account). A statement is answered once: confirming "
-        "or rejecting one paid or rejected is 409 `settlement-not-allowed`. A partner named "
-        "without a statement here: 400. The settlement's status follows its statements.",
+        "payment that the payment file orders paid when absent, or when there is no body): "
+        "each becomes `paid` (a `pay` transfer to the partner's paid account). Only a "
+        "statement the settlement's payment file orders can be confirmed: before the file, "
+        "or for a statement left out of it (its partner had no bank account then), 409 "
+        "`settlement-not-allowed` (such a statement can be rejected, and settled again). A "
+        "statement is answered once: confirming or rejecting one paid or rejected is 409 "
+        "`settlement-not-allowed`. A partner named without a statement here: 400. The "
+        "settlement's status follows its statements.",
         "rejectSettlement": "The bank rejected the statements of `partner_ids` (all those still "
         "in payment when absent): each becomes `rejected` (a `reject` transfer back to the "
         "partner's payable) and its redemptions leave it: they stand, payable again, and a "
