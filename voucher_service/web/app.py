@@ -21,16 +21,21 @@ from voucher_service.logs import configure_logging
 from voucher_service.services import Services
 from voucher_service.web import (
     admin,
+    audit_pages,
     batches,
+    issue_pages,
     ledger,
     lifecycle,
+    people,
     printing,
     public,
     reports,
+    scan,
     settlements,
     statuslists,
     vouchers,
 )
+from voucher_service.web.compression import compress
 from voucher_service.web.helpers import MAX_BODY_BYTES, secure_headers
 from voucher_service.web.observability import observe_requests
 from voucher_service.web.problems import problem_response, service_error_response
@@ -63,7 +68,9 @@ def create_app(
     observe_requests(app)  # first, so that its request id is bound before any other hook
     _register_blueprints(app)
     _register_error_handlers(app)
+    people.init_people(app)
     app.after_request(secure_headers)
+    app.after_request(compress)  # the body alone changes: every header set elsewhere stays
     if settings.run_sequencer if start_sequencer is None else start_sequencer:
         services.jobs = BackgroundJobs(periodic_jobs(database, context))
         services.jobs.start()
@@ -102,6 +109,10 @@ def _register_blueprints(app: Flask) -> None:
         settlements,
         lifecycle,
         reports,
+        people,
+        scan,
+        issue_pages,
+        audit_pages,
     ):
         app.register_blueprint(module.blueprint)
 
