@@ -7,7 +7,7 @@ PORT ?= 8000
 # What QR codes and the log's origin name: where `make run` serves, unless set.
 export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run test lint bench lock clean
+.PHONY: run test test-browser lint bench lock clean
 
 $(BIN)/voucher-service: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ run: $(BIN)/voucher-service
 
 test: $(VENV)/.dev
 	$(BIN)/pytest -n 2 --dist loadgroup
+
+# The browser tests alone (tests/browser: Debian's chromium, driven by playwright; never
+# `playwright install`); each test leaves a screenshot in var/screenshots/ to look at.
+test-browser: $(VENV)/.dev
+	@test -x /usr/bin/chromium || { echo "install chromium: apt-get install chromium fonts-dejavu-core" >&2; exit 1; }
+	$(BIN)/pytest -n 0 tests/browser
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

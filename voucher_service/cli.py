@@ -309,6 +309,54 @@ def apikey_revoke(key_id: str) -> None:
 
 
 @main.group()
+def user() -> None:
+    """People's accounts for the pages (/login)."""
+
+
+@user.command("create")
+@click.option("--email", required=True, help="What the person signs in with.")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["admin", "issuer", "partner", "auditor"]),
+    help="What the person may do (CONTRACT §2), as an API key.",
+)
+@click.option("--organisation", "organisation_id", default=None, help="An issuer's organisation.")
+@click.option("--partner", "partner_id", default=None, help="A partner's venue id.")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    required=True,
+    help="Read the password from standard input (its first line); at least 12 characters.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the account as JSON.")
+def user_create(
+    email: str,
+    role: str,
+    organisation_id: str | None,
+    partner_id: str | None,
+    password_stdin: bool,
+    as_json: bool,
+) -> None:
+    """Make a person's account; the password is stored only as an argon2 hash."""
+    from voucher_service.people.accounts import create_user
+
+    if not password_stdin:
+        raise click.UsageError("give the password on standard input, with --password-stdin")
+    password = sys.stdin.readline().rstrip("\r\n")
+    made = _run(
+        lambda database: create_user(
+            database, email, role, password, now(), organisation_id, partner_id
+        )
+    )
+    if as_json:
+        _print(made)
+    else:
+        bound = made["organisation_id"] or made["partner_id"] or "-"
+        click.echo(f"{made['id']}  {made['role']:8} {bound}  {made['email']}")
+
+
+@main.group()
 def keys() -> None:
     """The service's private keys: voucher signing (ES256) and ledger signing (Ed25519)."""
 

@@ -15,6 +15,7 @@ from voucher_service.ledger.models import (
 )
 from voucher_service.organisations.models import Organisation, organisation_programs
 from voucher_service.partners.models import Partner, partner_programs
+from voucher_service.people.models import User
 from voucher_service.programs.models import Program
 from voucher_service.settlements.models import Settlement, SettlementLine, Statement
 from voucher_service.vouchers.models import Booklet, BookletBatch, Redemption, Voucher
@@ -40,6 +41,7 @@ __all__ = [
     "Settlement",
     "SettlementLine",
     "Statement",
+    "User",
     "Voucher",
     "organisation_programs",
     "partner_programs",

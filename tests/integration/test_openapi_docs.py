@@ -124,7 +124,7 @@ def test_a_201_names_the_location_of_the_new_resource(document: dict[str, Any]) 
         for method, path, operation in operations(document)
         if "201" in operation["responses"]
     ]
-    assert len(created) == 10
+    assert len(created) == 11
     for method, path in created:
         headers = document["paths"][path][method]["responses"]["201"]["headers"]
         assert "Location" in headers, path

@@ -24,6 +24,7 @@ from voucher_service.partners.api import (
     update_partner,
 )
 from voucher_service.partners.directory import find_partners
+from voucher_service.people.accounts import create_user
 from voucher_service.programs.api import ProgramInput, create_program, get_program, list_programs
 from voucher_service.web.auth import requires
 from voucher_service.web.helpers import (
@@ -180,3 +181,21 @@ def get_api_key_view(key_id: Any) -> Response:
 @requires("admin")
 def delete_api_key(key_id: Any) -> Response:
     return json_response(revoke_api_key(services().database, str(key_id), now()))
+
+
+@blueprint.post("/users")
+@requires("admin")
+def post_user() -> Response:
+    body = json_body("user-create.request")
+    view = create_user(
+        services().database,
+        body["email"],
+        body["role"],
+        body["password"],
+        now(),
+        organisation_id=body.get("organisation_id"),
+        partner_id=body.get("partner_id"),
+    )
+    response = created(view, "/v1/users/{id}")
+    response.headers["Cache-Control"] = "no-store"
+    return response

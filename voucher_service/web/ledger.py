@@ -91,6 +91,11 @@ def get_export() -> Response:
 @blueprint.get("/v1/audit/bundle")
 @requires("auditor", "admin")
 def get_bundle() -> Response:
+    return bundle_response("audit-bundle.zip")
+
+
+def bundle_response(filename: str) -> Response:
+    """The audit bundle as a download, streamed from its temporary file."""
     svc = services()
     archive = audit.audit_bundle(svc.database, svc.context)
     length = archive.seek(0, 2)
@@ -106,7 +111,7 @@ def get_bundle() -> Response:
 
     response = Response(chunks(), mimetype="application/zip")
     response.headers["Content-Length"] = str(length)
-    response.headers["Content-Disposition"] = "attachment; filename=audit-bundle.zip"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 
