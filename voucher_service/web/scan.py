@@ -187,15 +187,8 @@ def _no_store(response: Response) -> Response:
 # The page ---------------------------------------------------------------------------------
 
 
-@blueprint.get("/r")
-def get_page() -> Response:
-    kept = session.pop(OUTCOME, None)  # what a form just did, before its redirect
-    return _page(outcome=kept if isinstance(kept, dict) else None)
-
-
-@blueprint.post("/r")
-def post_code_form() -> Response:
-    """Without JavaScript: a typed code, redeemed at once; the answer is this page again."""
+def _form_partner() -> Principal | Response:
+    """The venue that sent a plain form, its CSRF token checked; or the page that refuses."""
     person = people.current_person()
     if person is None or person.role != "partner" or person.partner_id is None:
         return _page(
@@ -205,6 +198,21 @@ def post_code_form() -> Response:
         _check_csrf(request.form.get("csrf_token"))
     except Forbidden:
         return _page(outcome=_refusal("forbidden", "La page a expiré : recommencez."), status=403)
+    return person
+
+
+@blueprint.get("/r")
+def get_page() -> Response:
+    kept = session.pop(OUTCOME, None)  # what a form just did, before its redirect
+    return _page(outcome=kept if isinstance(kept, dict) else None)
+
+
+@blueprint.post("/r")
+def post_code_form() -> Response:
+    """Without JavaScript: a typed code, redeemed at once; the answer is this page again."""
+    person = _form_partner()
+    if isinstance(person, Response):
+        return person
     typed = request.form.get("code", "")[:MAX_CODE_LENGTH]
     try:
         code = normalise_code(typed)
@@ -346,15 +354,9 @@ def get_today() -> Response:
 @blueprint.post("/r/reversal")
 def post_reversal_form() -> Response:
     """ "Annuler": a plain form, with or without JavaScript; the answer is the page again."""
-    person = people.current_person()
-    if person is None or person.role != "partner" or person.partner_id is None:
-        return _page(
-            outcome=_refusal("unauthorized" if person is None else "forbidden"), status=403
-        )
-    try:
-        _check_csrf(request.form.get("csrf_token"))
-    except Forbidden:
-        return _page(outcome=_refusal("forbidden", "La page a expiré : recommencez."), status=403)
+    person = _form_partner()
+    if isinstance(person, Response):
+        return person
     try:
         done = _reverse(person, request.form.get("redemption_id", ""))
     except ServiceError as error:
