@@ -108,6 +108,21 @@ def test_the_admin_creates_an_account_without_its_password_ever_shown(
     with database.read() as session:
         stored = session.scalars(select(User.password_hash)).one()
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    shown = world.client.get(answer.headers["Location"], headers=world.headers("admin"))
+    assert shown.status_code == 200 and shown.json == body
+    assert PASSWORD not in shown.text and "argon2" not in shown.text
+
+
+def test_only_the_admin_reads_an_account_and_a_missing_one_is_not_found(world: World) -> None:
+    account = add_user(world, "issuer").json
+    for role in ("issuer", "partner", "auditor"):
+        answer = world.client.get(f"/v1/users/{account['id']}", headers=world.headers(role))
+        assert answer.status_code == 403
+    missing = world.client.get(f"/v1/users/{uuid.uuid4()}", headers=world.headers("admin"))
+    assert missing.status_code == 404
+    assert (
+        world.client.get("/v1/users/not-an-id", headers=world.headers("admin")).status_code == 404
+    )
 
 
 @pytest.mark.parametrize("role", ["issuer", "partner", "auditor"])

@@ -68,6 +68,15 @@ def user_view(user: User) -> dict[str, Any]:
     }
 
 
+def get_user(database: Database, user_id: str) -> dict[str, Any]:
+    """One account, as it is shown."""
+    with database.read() as session:
+        user = session.get(User, user_id)
+        if user is None:
+            raise NotFound(f"no user {user_id}")
+        return user_view(user)
+
+
 def create_user(
     database: Database,
     email: str,

@@ -24,7 +24,7 @@ from voucher_service.partners.api import (
     update_partner,
 )
 from voucher_service.partners.directory import find_partners
-from voucher_service.people.accounts import create_user
+from voucher_service.people.accounts import create_user, get_user
 from voucher_service.programs.api import ProgramInput, create_program, get_program, list_programs
 from voucher_service.web.auth import requires
 from voucher_service.web.helpers import (
@@ -197,5 +197,13 @@ def post_user() -> Response:
         partner_id=body.get("partner_id"),
     )
     response = created(view, "/v1/users/{id}")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.get("/users/<uuid:user_id>")
+@requires("admin")
+def get_user_view(user_id: Any) -> Response:
+    response = json_response(get_user(services().database, str(user_id)))
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -8,6 +8,15 @@ from voucher_service.web.openapi.operations import ADMIN, Operation
 
 USER = "4d2b8f6a-1e3c-4a5b-9c7d-2e4f6a8b0c13"
 TAG = "People"
+CREATED = {
+    "id": USER,
+    "email": "accueil@ccas-limoges.fr",
+    "role": "issuer",
+    "organisation_id": ORGANISATION,
+    "partner_id": None,
+    "created_at": "2026-11-28T09:00:00Z",
+    "disabled_at": None,
+}
 
 AREA = Area(
     operations=[
@@ -23,7 +32,20 @@ AREA = Area(
             "createUser",
             TAG,
         ),
+        Operation(
+            "get",
+            "/v1/users/{user_id}",
+            (ADMIN,),
+            None,
+            200,
+            "user",
+            (401, 403, 404),
+            "A person's account (never its password)",
+            "getUser",
+            TAG,
+        ),
     ],
+    path_parameters={"user_id": "The person's account id."},
     notes={
         "createUser": "A person signs in to the pages (`/login`) with this e-mail and "
         "password; API keys stay for machines. The role and its binding follow the API "
@@ -50,16 +72,9 @@ AREA = Area(
                 },
             },
             response={
-                "created": {
-                    "id": USER,
-                    "email": "accueil@ccas-limoges.fr",
-                    "role": "issuer",
-                    "organisation_id": ORGANISATION,
-                    "partner_id": None,
-                    "created_at": "2026-11-28T09:00:00Z",
-                    "disabled_at": None,
-                }
+                "created": CREATED,
             },
         ),
+        "getUser": Examples(response={"account": CREATED}),
     },
 )
