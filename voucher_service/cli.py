@@ -356,6 +356,16 @@ def user_create(
         click.echo(f"{made['id']}  {made['role']:8} {bound}  {made['email']}")
 
 
+@user.command("disable")
+@click.argument("user_id")
+def user_disable(user_id: str) -> None:
+    """Close a person's account: no more sign-in, and its sessions end at their next request."""
+    from voucher_service.people.accounts import disable_user
+
+    closed = _run(lambda database: disable_user(database, user_id, now()))
+    click.echo(f"disabled {closed['id']} ({closed['email']}) at {closed['disabled_at']}")
+
+
 @main.group()
 def keys() -> None:
     """The service's private keys: voucher signing (ES256) and ledger signing (Ed25519)."""

@@ -219,6 +219,23 @@ def test_the_cli_creates_an_account_from_a_password_on_stdin(
     assert without.exit_code != 0 and "--password-stdin" in without.output
 
 
+def test_the_cli_disables_an_account_which_then_cannot_sign_in(
+    world: World, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    account = add_user(world, "auditor").json
+    before = world.client.application.test_client()
+    assert sign_in(before, account["email"]).status_code == 303  # it could, until now
+    closed = CliRunner().invoke(main, ["user", "disable", account["id"]])
+    assert closed.exit_code == 0, closed.output
+    assert closed.output.startswith(f"disabled {account['id']} ({account['email']}) at ")
+    shown = world.client.get(f"/v1/users/{account['id']}", headers=world.headers("admin"))
+    assert shown.json["disabled_at"] is not None
+    assert sign_in(world.client, account["email"]).status_code != 303
+    unknown = CliRunner().invoke(main, ["user", "disable", str(uuid.uuid4())])
+    assert unknown.exit_code != 0 and "no user" in unknown.output
+
+
 # Signing in, the session
 
 
