@@ -27,10 +27,15 @@ from voucher_service.ledger.writes import write_transfer
 from voucher_service.organisations.models import Organisation
 from voucher_service.programs.api import ensure_visible, load_program
 from voucher_service.programs.models import Program
-from voucher_service.vouchers.models import EXPIRED, ISSUED, PRINTED, Booklet, Voucher
+from voucher_service.vouchers.models import (
+    EXPIRED,
+    IN_CIRCULATION,
+    ISSUED,
+    Booklet,
+    Voucher,
+)
 
 CHUNK = 5_000  # vouchers a transaction: short locks, and a ledger entry of bounded size
-IN_CIRCULATION = (ISSUED, PRINTED)
 
 
 @dataclass(frozen=True)

@@ -32,14 +32,11 @@ from voucher_service.vouchers.issuance import (
 )
 from voucher_service.vouchers.models import (
     CANCELLED,
-    ISSUED,
+    IN_CIRCULATION,
     NO_BENEFICIARY,
-    PRINTED,
     Booklet,
     Voucher,
 )
-
-IN_CIRCULATION = (ISSUED, PRINTED)
 
 
 def cancel_booklet(

@@ -13,6 +13,9 @@ ISSUED, REDEEMED, CANCELLED, EXPIRED = "issued", "redeemed", "cancelled", "expir
 # A voucher of a pre-printed batch: it holds budget but is worth nothing until its booklet is
 # activated (handed to a beneficiary), when it becomes ISSUED.
 PRINTED = "printed"
+# A voucher someone may still hold and use (or will, once its booklet is handed out): what
+# a cancellation or an expiry withdraws.
+IN_CIRCULATION = (ISSUED, PRINTED)
 # A pre-printed booklet's beneficiary_hash until its activation: no case reference's hash.
 NO_BENEFICIARY = ""
 

@@ -12,13 +12,12 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from flask import Blueprint, Response, render_template, stream_with_context
+from flask import Blueprint, Response, render_template
 from sqlalchemy import select
 
 from voucher_service.auth.api import Principal
 from voucher_service.clock import local_zone, month_of, now
 from voucher_service.errors import ServiceError, Unauthorized
-from voucher_service.ledger import audit
 from voucher_service.ledger.models import LedgerCheckpoint
 from voucher_service.pages.chart import (
     NARROW_MONTHS,
@@ -29,15 +28,15 @@ from voucher_service.pages.chart import (
 )
 from voucher_service.partners.models import Partner
 from voucher_service.printing.french import amount
-from voucher_service.programs import closing
 from voucher_service.programs.api import list_programs
 from voucher_service.reports.api import Period, program_report
-from voucher_service.reports.spreadsheet import report_csv
 from voucher_service.settlements import api as settlements
 from voucher_service.settlements import statements
 from voucher_service.web import people
 from voucher_service.web.helpers import services
-from voucher_service.web.ledger import bundle_response
+from voucher_service.web.ledger import bundle_response, ledger_csv_response
+from voucher_service.web.lifecycle import closing_pdf_response
+from voucher_service.web.reports import report_csv_response
 
 blueprint = Blueprint("audit_pages", __name__)
 
@@ -245,11 +244,7 @@ def audit_page() -> Any:
 @people.person_required("auditor")
 def ledger_export() -> Response:
     person()
-    svc = services()
-    lines = stream_with_context(audit.export_csv(svc.database, svc.context))
-    response = Response(lines, mimetype="text/csv")
-    response.headers["Content-Disposition"] = 'attachment; filename="grand-livre.csv"'
-    return response
+    return ledger_csv_response("grand-livre.csv")
 
 
 @blueprint.get("/audit/paquet-d-audit.zip")
@@ -264,22 +259,14 @@ def audit_bundle() -> Response:
 def report_export(program_id: UUID) -> Response:
     person()
     report = program_report(services().database, str(program_id), Period(None, None), now())
-    response = Response(report_csv(report), mimetype="text/csv")
-    response.mimetype_params["charset"] = "utf-8"
-    name = f"rapport-{program_id.hex[:8]}-{report['from']}-{report['to']}.csv"
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return report_csv_response(program_id, report)
 
 
 @blueprint.get("/audit/programmes/<uuid:program_id>/releve-de-cloture.pdf")
 @people.person_required("auditor")
 def closing_pdf(program_id: UUID) -> Response:
     person()
-    document = closing.closing_statement_pdf(services().database, str(program_id), now())
-    response = Response(document, mimetype="application/pdf")
-    name = f"releve-de-cloture-{program_id.hex[:8]}.pdf"
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return closing_pdf_response(program_id, "attachment")
 
 
 @blueprint.get("/audit/reglements/<uuid:settlement_id>/releves/<uuid:partner_id>.<kind>")

@@ -131,6 +131,13 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+def download(body: Any, mimetype: str, filename: str, disposition: str = "attachment") -> Response:
+    """A file to save (or, `inline`, to show): its body, bytes or an iterable of them."""
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'{disposition}; filename="{filename}"'
+    return response
+
+
 def secure_headers(response: Response) -> Response:
     """Every answer: no type sniffing; HTML pages: a strict Content-Security-Policy."""
     response.headers["X-Content-Type-Options"] = "nosniff"

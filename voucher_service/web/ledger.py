@@ -10,7 +10,14 @@ from flask import Blueprint, Response, g, stream_with_context
 from voucher_service.errors import InvalidRequest
 from voucher_service.ledger import audit, bundle, kinds, log
 from voucher_service.web.auth import requires
-from voucher_service.web.helpers import json_response, query_int, query_text, query_time, services
+from voucher_service.web.helpers import (
+    download,
+    json_response,
+    query_int,
+    query_text,
+    query_time,
+    services,
+)
 
 blueprint = Blueprint("ledger", __name__)
 MAX_INDEX = 2**62
@@ -81,11 +88,15 @@ def get_balances() -> Response:
 @blueprint.get("/v1/ledger/export.csv")
 @requires("auditor", "admin")
 def get_export() -> Response:
+    return ledger_csv_response("ledger.csv")
+
+
+def ledger_csv_response(filename: str) -> Response:
+    """Every posting of the log as CSV, streamed as it is read."""
     svc = services()
-    lines = stream_with_context(audit.export_csv(svc.database, svc.context))
-    response = Response(lines, mimetype="text/csv")
-    response.headers["Content-Disposition"] = "attachment; filename=ledger.csv"
-    return response
+    return download(
+        stream_with_context(audit.export_csv(svc.database, svc.context)), "text/csv", filename
+    )
 
 
 @blueprint.get("/v1/audit/bundle")

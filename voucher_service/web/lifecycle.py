@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from flask import Blueprint, Response, g
 
@@ -12,6 +13,7 @@ from voucher_service.vouchers import expiry, lost
 from voucher_service.web.auth import requires
 from voucher_service.web.helpers import (
     created,
+    download,
     idempotency,
     json_body,
     json_response,
@@ -69,11 +71,14 @@ def get_closing_statement(program_id: Any) -> Response:
 @blueprint.get("/v1/programs/<uuid:program_id>/closing-statement.pdf")
 @requires("admin", "auditor")
 def get_closing_statement_pdf(program_id: Any) -> Response:
+    return closing_pdf_response(program_id, "inline")
+
+
+def closing_pdf_response(program_id: UUID, disposition: str) -> Response:
+    """The closing statement's one-page PDF, to show (`inline`) or to save."""
     document = closing.closing_statement_pdf(services().database, str(program_id), now())
-    response = Response(document, mimetype="application/pdf")
     name = f"releve-de-cloture-{program_id.hex[:8]}.pdf"
-    response.headers["Content-Disposition"] = f'inline; filename="{name}"'
-    return response
+    return download(document, "application/pdf", name, disposition)
 
 
 @blueprint.post("/v1/programs/<uuid:program_id>/allocations")

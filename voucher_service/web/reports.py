@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from flask import Blueprint, Response
 
@@ -10,7 +11,7 @@ from voucher_service.clock import now
 from voucher_service.reports.api import Period, program_report
 from voucher_service.reports.spreadsheet import report_csv
 from voucher_service.web.auth import requires
-from voucher_service.web.helpers import json_response, query_text, services
+from voucher_service.web.helpers import download, json_response, query_text, services
 
 blueprint = Blueprint("reports", __name__)
 
@@ -24,11 +25,14 @@ def get_program_report(program_id: Any) -> Response:
 @blueprint.get("/v1/reports/programs/<uuid:program_id>.csv")
 @requires("admin", "auditor")
 def get_program_report_csv(program_id: Any) -> Response:
-    report = _report(str(program_id))  # whole before the first byte: a refusal is a 4xx
-    response = Response(report_csv(report), mimetype="text/csv")
-    response.mimetype_params["charset"] = "utf-8"
+    return report_csv_response(program_id, _report(str(program_id)))
+
+
+def report_csv_response(program_id: UUID, report: dict[str, Any]) -> Response:
+    """The report as CSV, made whole before its first byte (a refusal is still a 4xx)."""
     name = f"rapport-{program_id.hex[:8]}-{report['from']}-{report['to']}.csv"
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response = download(report_csv(report), "text/csv", name)
+    response.mimetype_params["charset"] = "utf-8"
     return response
 
 
